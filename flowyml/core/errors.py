@@ -1,0 +1,59 @@
+"""Exceptions raised by flowyml.
+
+Every declaration error names the step (when there is one) and the field, so a user reading the
+message knows what to change without opening a debugger. Exceptions keep their constructor
+arguments in ``args`` so they survive pickling across a process boundary.
+"""
+
+from __future__ import annotations
+
+
+class FlowymlError(Exception):
+    """Base class of every error flowyml raises on purpose."""
+
+
+class StepDefinitionError(FlowymlError, ValueError):
+    """A ``@step`` declaration is invalid; raised at decoration time."""
+
+    def __init__(self, step: str, field: str, problem: str) -> None:
+        super().__init__(step, field, problem)
+        self.step, self.field, self.problem = step, field, problem
+
+    def __str__(self) -> str:
+        return f"step '{self.step}': {self.field}: {self.problem}"
+
+
+class PipelineDefinitionError(FlowymlError, ValueError):
+    """A pipeline's graph is invalid (cycle, clash, missing value); raised at build time."""
+
+
+class MissingPipelineInputError(PipelineDefinitionError):
+    """A pipeline input needed by a step was not given to ``run(inputs=...)``."""
+
+
+class StepExecutionError(FlowymlError):
+    """A step failed while running for a reason of flowyml's own (not the user's exception)."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(step, message)
+        self.step, self.message = step, message
+
+    def __str__(self) -> str:
+        return f"step '{self.step}': {self.message}"
+
+
+class StepTimeoutError(StepExecutionError):
+    """A step ran past its ``timeout`` and was killed."""
+
+    def __init__(self, step: str, timeout: float) -> None:
+        super().__init__(step, f"exceeded its timeout of {timeout:g}s and was killed")
+        self.args = (step, timeout)
+        self.timeout = timeout
+
+
+class StepCrashedError(StepExecutionError):
+    """A step's child process died without returning a result (``os._exit``, a signal, OOM)."""
+
+
+class StepOutputError(StepExecutionError):
+    """A step's return value does not match its declared ``outputs``, or cannot be pickled."""

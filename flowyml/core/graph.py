@@ -1,0 +1,202 @@
+"""A pipeline's dependency graph, built from declared inputs/outputs and validated once.
+
+Edges come only from names: a step that lists ``"data/train"`` among its inputs depends on the
+step that lists it among its outputs. An input nobody produces is a *pipeline input*, given to
+``run(inputs=...)``. Steps of one ``execution_group`` form one unit that runs back to back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from flowyml.core.errors import PipelineDefinitionError
+from flowyml.core.resources import ResourceRequirements
+from flowyml.core.step import Step
+
+
+@dataclass(frozen=True)
+class ExecutionUnit:
+    """Steps that run together: one step, or every step of an execution group, in order."""
+
+    name: str
+    steps: tuple[Step, ...]
+    group: str | None
+    resources: ResourceRequirements | None
+
+
+@dataclass(frozen=True)
+class PipelineGraph:
+    """The validated graph: steps in dependency order, who produces what, and the units."""
+
+    name: str
+    steps: tuple[Step, ...]
+    producers: Mapping[str, str]
+    pipeline_inputs: tuple[str, ...]
+    units: tuple[ExecutionUnit, ...]
+
+    @cached_property
+    def by_name(self) -> dict[str, Step]:
+        return {s.name: s for s in self.steps}
+
+    def upstream_of(self, step: Step) -> list[str]:
+        """Names of the steps whose outputs ``step`` needs, in input order, without repeats."""
+        return list(dict.fromkeys(self.producers[i] for i in step.inputs if i in self.producers))
+
+    def downstream_of(self, name: str) -> set[str]:
+        """Every step that needs, directly or not, an output of step ``name``."""
+        found: set[str] = set()
+        frontier = [name]
+        while frontier:
+            current = frontier.pop()
+            for candidate in self.steps:
+                if candidate.name not in found and current in self.upstream_of(candidate):
+                    found.add(candidate.name)
+                    frontier.append(candidate.name)
+        return found
+
+
+def build_graph(name: str, steps: Sequence[Step], context: Mapping[str, Any]) -> PipelineGraph:
+    """Validate ``steps`` as one pipeline and order them; every problem is a clear error."""
+    unique = _unique_steps(name, steps)
+    producers = _producers(unique)
+    ordered = _topological(name, unique, producers)
+    inputs = tuple(dict.fromkeys(i for s in ordered for i in s.inputs if i not in producers))
+    check_values(name, ordered, context)
+    return PipelineGraph(
+        name=name,
+        steps=tuple(ordered),
+        producers=producers,
+        pipeline_inputs=inputs,
+        units=_units(name, ordered, producers),
+    )
+
+
+def check_values(pipeline: str, steps: Iterable[Step], context: Mapping[str, Any]) -> None:
+    """Every param has a value, no context name shadows an input, every condition can be called."""
+    for step in steps:
+        for input_name, param in step.signature.input_parameters:
+            if param in context:
+                raise PipelineDefinitionError(
+                    f"pipeline '{pipeline}': step '{step.name}': parameter '{param}' receives "
+                    f"input '{input_name}' and is also a context parameter; rename one of them"
+                )
+        for param in step.signature.params:
+            if param.required and param.name not in context:
+                raise PipelineDefinitionError(
+                    f"pipeline '{pipeline}': step '{step.name}': parameter '{param.name}' has no "
+                    "value: it is not an input, not in the context and has no default"
+                )
+        if step.condition_signature is not None:
+            known = {*step.inputs, *step.signature.parameter_of_input.values(), *step.param_names}
+            known.update(context)
+            if missing := [n for n in step.condition_signature.required if n not in known]:
+                raise PipelineDefinitionError(
+                    f"pipeline '{pipeline}': step '{step.name}': condition asks for {missing}, "
+                    "which are neither inputs nor params of the step nor context parameters"
+                )
+
+
+def _unique_steps(pipeline: str, steps: Sequence[Step]) -> list[Step]:
+    if not steps:
+        raise PipelineDefinitionError(f"pipeline '{pipeline}' has no steps")
+    unique: dict[str, Step] = {}
+    for step in steps:
+        seen = unique.get(step.name)
+        if seen is None:
+            unique[step.name] = step
+        elif seen is not step and seen.identity != step.identity:
+            raise PipelineDefinitionError(
+                f"pipeline '{pipeline}': two steps are named '{step.name}' "
+                f"({seen.identity} and {step.identity})"
+            )
+    return list(unique.values())
+
+
+def _producers(steps: Iterable[Step]) -> dict[str, str]:
+    producers: dict[str, str] = {}
+    for step in steps:
+        for output in step.output_names:
+            if output in producers:
+                raise PipelineDefinitionError(
+                    f"output '{output}' is produced by two steps: '{producers[output]}' and "
+                    f"'{step.name}'"
+                )
+            producers[output] = step.name
+    return producers
+
+
+def _topological(pipeline: str, steps: list[Step], producers: Mapping[str, str]) -> list[Step]:
+    """Kahn's order, taking ready steps in declaration order so the result is stable."""
+    needs = {s.name: {producers[i] for i in s.inputs if i in producers} for s in steps}
+    ordered: list[Step] = []
+    placed: set[str] = set()
+    remaining = list(steps)
+    while remaining:
+        ready = [s for s in remaining if needs[s.name] <= placed]
+        if not ready:
+            cycle = _find_cycle({s.name: needs[s.name] for s in remaining})
+            raise PipelineDefinitionError(
+                f"pipeline '{pipeline}' has a cycle: {' -> '.join(cycle)}"
+            )
+        for step in ready:
+            ordered.append(step)
+            placed.add(step.name)
+        remaining = [s for s in remaining if s.name not in placed]
+    return ordered
+
+
+def _find_cycle(needs: Mapping[str, set[str]]) -> list[str]:
+    """One cycle among steps that all wait on each other, as ``a -> b -> a``."""
+    start = next(iter(needs))
+    path = [start]
+    while True:
+        following = next(n for n in sorted(needs[path[-1]]) if n in needs)
+        if following in path:
+            return [*path[path.index(following) :], following]
+        path.append(following)
+
+
+def _units(
+    pipeline: str, ordered: list[Step], producers: Mapping[str, str]
+) -> tuple[ExecutionUnit, ...]:
+    unit_of = {
+        s.name: f"group:{s.execution_group}" if s.execution_group else s.name for s in ordered
+    }
+    members: dict[str, list[Step]] = {}
+    for step in ordered:
+        members.setdefault(unit_of[step.name], []).append(step)
+    needs = {
+        unit: {unit_of[producers[i]] for s in group for i in s.inputs if i in producers} - {unit}
+        for unit, group in members.items()
+    }
+    placed: list[str] = []
+    while len(placed) < len(members):
+        ready = [u for u in members if u not in placed and needs[u] <= set(placed)]
+        if not ready:
+            waiting = sorted(
+                {s.execution_group for u in members if u not in placed for s in members[u]} - {None}
+            )
+            raise PipelineDefinitionError(
+                f"pipeline '{pipeline}': execution groups {waiting} "
+                "cannot each run as one unit: a step outside a group both needs and feeds it"
+            )
+        placed.extend(ready)
+    units = []
+    for unit in placed:
+        group = members[unit]
+        name = group[0].execution_group
+        try:
+            resources = ResourceRequirements.merge(*(s.resources for s in group))
+        except ValueError as exc:
+            raise PipelineDefinitionError(
+                f"pipeline '{pipeline}': execution group '{name}': {exc}"
+            ) from None
+        units.append(
+            ExecutionUnit(
+                name=name or group[0].name, steps=tuple(group), group=name, resources=resources
+            )
+        )
+    return tuple(units)

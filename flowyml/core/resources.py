@@ -1,0 +1,248 @@
+"""Resource requirements of a step: CPU, memory, storage, GPUs and node placement.
+
+These are plain validated values with no orchestrator in them; ``flowyml_dagster`` turns them into
+Kubernetes requests/limits and pools. Quantities are kept exactly as the user wrote them (``4``,
+``"4"`` and ``"4000m"`` stay distinct spellings) and are compared through their numeric value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_CPU = re.compile(r"^(?P<number>\d+(\.\d+)?)(?P<milli>m?)$")
+_BYTES = re.compile(
+    r"^(?P<number>\d+(\.\d+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|KB|MB|GB|TB|PB|K|M|G|T|P|B)?$"
+)
+
+# Multipliers of the accepted byte units; "K" and "KB" are decimal like Kubernetes' "k".
+_BYTE_UNITS: dict[str, int] = {
+    "": 1, "B": 1,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
+    "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+    "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15,
+}  # fmt: skip
+
+# Kubernetes spells the decimal units k, M, G, T, P and has no "B" suffix.
+_K8S_UNITS: dict[str, str] = {"": "", "B": "", "K": "k", "KB": "k", "MB": "M", "GB": "G",
+                              "TB": "T", "PB": "P"}  # fmt: skip
+
+
+def cpu_millicores(cpu: int | float | str) -> int:
+    """The numeric value of a CPU quantity in millicores (``"500m"`` → 500, ``2`` → 2000)."""
+    if isinstance(cpu, bool):
+        raise ValueError(f"CPU must be a number or a quantity like '2' or '500m', not {cpu!r}")
+    if isinstance(cpu, int | float):
+        if cpu <= 0:
+            raise ValueError(f"CPU must be positive, got {cpu!r}")
+        return int(Decimal(str(cpu)) * 1000)
+    match = _CPU.match(cpu)
+    if not match:
+        raise ValueError(
+            f"invalid CPU quantity {cpu!r}: use cores ('4', '0.5') or millicores ('500m')"
+        )
+    value = Decimal(match["number"]) * (1 if match["milli"] else 1000)
+    if value <= 0:
+        raise ValueError(f"CPU must be positive, got {cpu!r}")
+    return int(value)
+
+
+def quantity_bytes(quantity: str) -> int:
+    """The number of bytes of a memory or storage quantity (``"16Gi"`` → 17179869184)."""
+    match = _BYTES.match(quantity) if isinstance(quantity, str) else None
+    if not match:
+        raise ValueError(
+            f"invalid byte quantity {quantity!r}: use a number with no space and a unit among "
+            "Ki Mi Gi Ti Pi, K M G T P, KB MB GB TB PB (e.g. '16Gi', '512Mi', '2GB')"
+        )
+    value = int(Decimal(match["number"]) * _BYTE_UNITS[match["unit"] or ""])
+    if value <= 0:
+        raise ValueError(f"quantity must be positive, got {quantity!r}")
+    return value
+
+
+def kubernetes_quantity(quantity: str) -> str:
+    """The byte quantity in Kubernetes' spelling (``"2GB"`` → ``"2G"``, ``"1K"`` → ``"1k"``)."""
+    match = _BYTES.match(quantity)
+    if not match:
+        raise ValueError(f"invalid byte quantity {quantity!r}")
+    unit = match["unit"] or ""
+    return match["number"] + _K8S_UNITS.get(unit, unit)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __getitem__(self, key: str) -> Any:
+        """Dict-style read access, for code written against the original dict resources."""
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default) if key in type(self).model_fields else default
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(self.to_dict())
+
+    def keys(self) -> list[str]:
+        return list(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that are set, as plain values."""
+        return self.model_dump(exclude_none=True)
+
+
+class GPUConfig(_Model):
+    """GPUs a step needs: how many, of which type, with how much memory each."""
+
+    gpu_type: str = "generic"
+    count: int = Field(default=1, ge=1)
+    memory: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_type_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "type" in data and "gpu_type" not in data:
+            data = {("gpu_type" if k == "type" else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _count_is_integral(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(f"GPU count must be a whole number, got {value!r}")
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_is_quantity(cls, value: str | None) -> str | None:
+        if value is not None:
+            quantity_bytes(value)
+        return value
+
+
+class NodeAffinity(_Model):
+    """Where a step may run: required and preferred node labels, and taints it tolerates."""
+
+    required: dict[str, str] = Field(default_factory=dict)
+    preferred: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, str]] = Field(default_factory=list)
+
+
+class ResourceRequirements(_Model):
+    """CPU, memory, storage, GPU and placement needs of a step.
+
+    ``cpu`` accepts ``4``, ``"4"``, ``"0.5"`` or ``"500m"``; ``memory`` and ``storage`` accept
+    binary (``Ki``..``Pi``) and decimal (``K``..``P``, ``KB``..``PB``) units. ``gpu`` accepts a
+    :class:`GPUConfig`, a dict, or a number of GPUs. An unknown key is an error, never ignored.
+    """
+
+    cpu: int | float | str | None = None
+    memory: str | None = None
+    storage: str | None = None
+    gpu: GPUConfig | None = None
+    node_affinity: NodeAffinity | None = None
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu_is_quantity(cls, value: int | float | str | None) -> int | float | str | None:
+        if value is not None:
+            cpu_millicores(value)
+        return value
+
+    @field_validator("memory", "storage")
+    @classmethod
+    def _bytes_are_quantity(cls, value: str | None) -> str | None:
+        if value is not None:
+            quantity_bytes(value)
+        return value
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu_from_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"gpu must be a GPUConfig, a dict or a number of GPUs, not {value!r}")
+        if isinstance(value, int | float):
+            return {"count": value}
+        return value
+
+    def has_gpu(self) -> bool:
+        return self.gpu is not None
+
+    def get_gpu_count(self) -> int:
+        return self.gpu.count if self.gpu else 0
+
+    @classmethod
+    def merge(cls, *requirements: ResourceRequirements | None) -> ResourceRequirements | None:
+        """The smallest requirements that satisfy all of ``requirements`` (each field's maximum).
+
+        Used for an execution group, whose steps share one process or pod. Conflicting GPU types or
+        node labels cannot both be met and raise ``ValueError``.
+        """
+        given = [r for r in requirements if r is not None]
+        if not given:
+            return None
+        cpus = [r.cpu for r in given if r.cpu is not None]
+        memories = [r.memory for r in given if r.memory is not None]
+        storages = [r.storage for r in given if r.storage is not None]
+        return cls(
+            cpu=max(cpus, key=cpu_millicores) if cpus else None,
+            memory=max(memories, key=quantity_bytes) if memories else None,
+            storage=max(storages, key=quantity_bytes) if storages else None,
+            gpu=_merge_gpus([r.gpu for r in given if r.gpu is not None]),
+            node_affinity=_merge_affinities([r.node_affinity for r in given if r.node_affinity]),
+        )
+
+
+def _merge_gpus(gpus: list[GPUConfig]) -> GPUConfig | None:
+    if not gpus:
+        return None
+    types = {g.gpu_type for g in gpus} - {"generic"}
+    if len(types) > 1:
+        raise ValueError(f"cannot merge different GPU types {sorted(types)} into one unit")
+    memories = [g.memory for g in gpus if g.memory is not None]
+    return GPUConfig(
+        gpu_type=types.pop() if types else "generic",
+        count=max(g.count for g in gpus),
+        memory=max(memories, key=quantity_bytes) if memories else None,
+    )
+
+
+def _merge_labels(field: str, labels: list[dict[str, str]]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for mapping in labels:
+        for key, value in mapping.items():
+            if merged.setdefault(key, value) != value:
+                raise ValueError(
+                    f"cannot merge node_affinity.{field}: label {key!r} is both "
+                    f"{merged[key]!r} and {value!r}"
+                )
+    return merged
+
+
+def _merge_affinities(affinities: list[NodeAffinity]) -> NodeAffinity | None:
+    if not affinities:
+        return None
+    tolerations: list[dict[str, str]] = []
+    for affinity in affinities:
+        tolerations.extend(t for t in affinity.tolerations if t not in tolerations)
+    return NodeAffinity(
+        required=_merge_labels("required", [a.required for a in affinities]),
+        preferred=_merge_labels("preferred", [a.preferred for a in affinities]),
+        tolerations=tolerations,
+    )
+
+
+__all__ = [
+    "GPUConfig",
+    "NodeAffinity",
+    "ResourceRequirements",
+    "cpu_millicores",
+    "kubernetes_quantity",
+    "quantity_bytes",
+]

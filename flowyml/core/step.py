@@ -1,0 +1,469 @@
+"""The ``@step`` decorator, the ``Step`` it makes, and the registry behind auto-discovery.
+
+Every option is validated here, at decoration time, so a typo in a declaration fails when the
+module is imported, with the step and the field in the message, not hours into a run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+from pydantic import ValidationError
+
+from flowyml.core.binding import BindingError, ConditionSignature, StepSignature
+from flowyml.core.caching import code_fingerprint, fingerprint
+from flowyml.core.errors import StepDefinitionError
+from flowyml.core.resources import ResourceRequirements
+from flowyml.core.retry import RetryPolicy
+
+CACHE_STRATEGIES = ("code_hash", "input_hash")
+CacheStrategy = Literal["code_hash", "input_hash"]
+CacheOption = bool | str | Callable[..., Any] | None
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """A read-only record of a step's declaration, as the original flowyml exposes it."""
+
+    name: str
+    func: Callable[..., Any]
+    inputs: list[str]
+    outputs: list[str]
+    cache: CacheOption
+    retry: int
+    timeout: float | None
+    resources: ResourceRequirements | None
+    tags: dict[str, str]
+    condition: Callable[..., Any] | None
+    execution_group: str | None
+    source_file: str | None
+    source_line: int | None
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    pipelines: tuple[str, ...] = ()
+
+
+class Step:
+    """A pipeline step: a function plus how it is wired, cached, retried and resourced."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        name: str | None = None,
+        inputs: list[str] | None = None,
+        outputs: list[str] | None = None,
+        cache: CacheOption = "code_hash",
+        retry: int | RetryPolicy | Mapping[str, Any] = 0,
+        timeout: float | None = None,
+        resources: Mapping[str, Any] | ResourceRequirements | None = None,
+        tags: Mapping[str, Any] | None = None,
+        condition: Callable[..., Any] | None = None,
+        execution_group: str | None = None,
+        pipeline: str | Iterable[str] | None = None,
+    ) -> None:
+        if not callable(func):
+            raise StepDefinitionError(repr(func), "func", "a step must decorate a callable")
+        self.func = func
+        self.name = _check_name(name, func)
+        self.inputs = _names(self.name, "inputs", inputs)
+        self.outputs = _names(self.name, "outputs", outputs)
+        if both := sorted(set(self.inputs) & set(self.outputs)):
+            raise StepDefinitionError(self.name, "outputs", f"{both} is also an input of the step")
+        self.cache = _check_cache(self.name, cache)
+        self.retry_policy = _check_retry(self.name, retry)
+        self.retry = self.retry_policy.max_retries
+        self.timeout = _check_timeout(self.name, timeout)
+        self.resources = _check_resources(self.name, resources)
+        self.pipelines = _check_pipelines(self.name, pipeline)
+        self.tags = _check_tags(self.name, tags)
+        if self.pipelines:
+            self.tags.setdefault("pipeline", ",".join(self.pipelines))
+        if condition is not None and not callable(condition):
+            raise StepDefinitionError(
+                self.name, "condition", f"must be callable, got {type(condition).__name__}"
+            )
+        self.condition = condition
+        self.condition_signature = ConditionSignature.of(condition) if condition else None
+        if execution_group is not None and (
+            not isinstance(execution_group, str) or not execution_group.strip()
+        ):
+            raise StepDefinitionError(
+                self.name, "execution_group", f"must be a non-empty string, got {execution_group!r}"
+            )
+        self.execution_group = execution_group
+        try:
+            self.signature = StepSignature.of(func, self.inputs)
+        except BindingError as exc:
+            raise StepDefinitionError(self.name, "inputs", str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise StepDefinitionError(
+                self.name, "func", f"has no usable signature: {exc}"
+            ) from None
+        self.description = inspect.getdoc(func)
+        self.source_code, self.source_file, self.source_line = _source_of(func)
+        self._code_hash: str | None = None
+        self.config = StepConfig(
+            name=self.name,
+            func=func,
+            inputs=self.inputs,
+            outputs=self.outputs,
+            cache=self.cache,
+            retry=self.retry,
+            timeout=self.timeout,
+            resources=self.resources,
+            tags=self.tags,
+            condition=self.condition,
+            execution_group=self.execution_group,
+            source_file=self.source_file,
+            source_line=self.source_line,
+            retry_policy=self.retry_policy,
+            pipelines=self.pipelines,
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function directly, as if it were not decorated."""
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Step({self.name!r}, inputs={self.inputs}, outputs={self.outputs})"
+
+    @property
+    def identity(self) -> str:
+        """``module.qualname`` of the function: what makes a re-registration the same step."""
+        return f"{getattr(self.func, '__module__', '?')}.{getattr(self.func, '__qualname__', '?')}"
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names the step's values are stored under: its outputs, or its own name if none."""
+        return self.outputs or [self.name]
+
+    @property
+    def cache_enabled(self) -> bool:
+        return self.cache is not False and self.cache is not None
+
+    @property
+    def cache_strategy(self) -> CacheStrategy | Callable[..., Any] | None:
+        """``"code_hash"``, ``"input_hash"``, the user's key function, or ``None`` (no caching)."""
+        if self.cache is True:
+            return "code_hash"
+        if self.cache is False:
+            return None
+        return self.cache  # type: ignore[return-value]
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Names of the function's parameters filled from the context."""
+        return tuple(p.name for p in self.signature.params)
+
+    @property
+    def condition_names(self) -> tuple[str, ...]:
+        """Context names the condition asks for beyond the step's own inputs and params."""
+        if self.condition_signature is None:
+            return ()
+        own = {*self.inputs, *self.signature.parameter_of_input.values(), *self.param_names}
+        return tuple(n for n in self.condition_signature.wanted if n not in own)
+
+    def get_code_hash(self) -> str:
+        """Fingerprint of the function's code (its syntax tree, decorators excluded)."""
+        if self._code_hash is None:
+            self._code_hash = code_fingerprint(self.func)
+        return self._code_hash
+
+    def get_input_hash(self, inputs: Mapping[str, Any]) -> str:
+        """Fingerprint of the real content of the input values."""
+        return fingerprint(dict(inputs))
+
+    def get_cache_key(
+        self, inputs: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None
+    ) -> str:
+        """``"<name>:<hash>"``: equal keys mean the cached outputs may be reused.
+
+        ``code_hash`` covers code, inputs and params; ``input_hash`` covers inputs and params
+        (code edits keep the cache); a callable gets ``(inputs, params)`` and its return value is
+        the key's content. A step without caching gets ``"<name>:no-cache"``.
+        """
+        inputs = dict(inputs or {})
+        params = dict(params or {})
+        strategy = self.cache_strategy
+        if strategy is None:
+            return f"{self.name}:no-cache"
+        if callable(strategy):
+            content: Any = ("callable", strategy(inputs, params))
+        elif strategy == "input_hash":
+            content = ("input_hash", inputs, params)
+        else:
+            content = ("code_hash", self.get_code_hash(), inputs, params)
+        return f"{self.name}:{fingerprint(content)}"
+
+
+class StepRegistry:
+    """Steps by name, in registration order, for ``Pipeline(auto_discover=True)``.
+
+    Registering the same function again (a re-run notebook cell, a reloaded module) replaces the
+    old step; a *different* function under a taken name is an error.
+    """
+
+    def __init__(self) -> None:
+        self._steps: dict[str, Step] = {}
+
+    def register(self, step: Step) -> None:
+        existing = self._steps.get(step.name)
+        if existing is not None and existing.identity != step.identity:
+            raise StepDefinitionError(
+                step.name,
+                "name",
+                f"already registered by {existing.identity}; give {step.identity} another "
+                "name= or register=False",
+            )
+        self._steps[step.name] = step
+
+    def unregister(self, name: str) -> None:
+        self._steps.pop(name, None)
+
+    def get(self, name: str) -> Step | None:
+        return self._steps.get(name)
+
+    def steps(self, pipeline: str | None = None) -> list[Step]:
+        """All steps, or those of ``pipeline``: its scoped steps plus every unscoped step."""
+        return [
+            s
+            for s in self._steps.values()
+            if pipeline is None or not s.pipelines or pipeline in s.pipelines
+        ]
+
+    def pipeline_names(self) -> list[str]:
+        """Every pipeline name that some registered step is scoped to, in first-seen order."""
+        return list(dict.fromkeys(p for s in self._steps.values() for p in s.pipelines))
+
+    def clear(self) -> None:
+        self._steps.clear()
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._steps
+
+
+_global_registry = StepRegistry()
+
+
+def get_registered_steps(pipeline: str | None = None) -> list[Step]:
+    """Registered steps, optionally only those a pipeline of that name discovers."""
+    return _global_registry.steps(pipeline)
+
+
+def clear_step_registry() -> None:
+    """Forget every registered step (tests, notebooks)."""
+    _global_registry.clear()
+
+
+def get_step_registry() -> StepRegistry:
+    return _global_registry
+
+
+@overload
+def step(_func: Callable[..., Any], /) -> Step: ...
+
+
+@overload
+def step(
+    _func: None = None,
+    *,
+    inputs: list[str] | None = None,
+    outputs: list[str] | None = None,
+    cache: CacheOption = "code_hash",
+    retry: int | RetryPolicy | Mapping[str, Any] = 0,
+    timeout: float | None = None,
+    resources: Mapping[str, Any] | ResourceRequirements | None = None,
+    tags: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    condition: Callable[..., Any] | None = None,
+    execution_group: str | None = None,
+    pipeline: str | Iterable[str] | None = None,
+    register: bool = True,
+) -> Callable[[Callable[..., Any]], Step]: ...
+
+
+def step(
+    _func: Callable[..., Any] | None = None,
+    *,
+    inputs: list[str] | None = None,
+    outputs: list[str] | None = None,
+    cache: CacheOption = "code_hash",
+    retry: int | RetryPolicy | Mapping[str, Any] = 0,
+    timeout: float | None = None,
+    resources: Mapping[str, Any] | ResourceRequirements | None = None,
+    tags: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    condition: Callable[..., Any] | None = None,
+    execution_group: str | None = None,
+    pipeline: str | Iterable[str] | None = None,
+    register: bool = True,
+) -> Step | Callable[[Callable[..., Any]], Step]:
+    """Make a function a pipeline step; usable as ``@step`` or ``@step(...)``.
+
+    ``retry`` is a number of retries or a :class:`RetryPolicy` (delay, backoff, jitter);
+    ``timeout`` is enforced by running the step in a child process killed at the deadline;
+    ``pipeline`` scopes auto-discovery to that pipeline (or those pipelines). With
+    ``register=False`` the step is only used through ``Pipeline.add_step``.
+    """
+
+    def decorator(func: Callable[..., Any]) -> Step:
+        made = Step(
+            func,
+            name=name,
+            inputs=inputs,
+            outputs=outputs,
+            cache=cache,
+            retry=retry,
+            timeout=timeout,
+            resources=resources,
+            tags=tags,
+            condition=condition,
+            execution_group=execution_group,
+            pipeline=pipeline,
+        )
+        if register:
+            _global_registry.register(made)
+        return made
+
+    return decorator if _func is None else decorator(_func)
+
+
+def _check_name(name: str | None, func: Callable[..., Any]) -> str:
+    if name is None:
+        name = getattr(func, "__name__", None)
+    if not isinstance(name, str) or not name.strip():
+        raise StepDefinitionError(repr(name), "name", "must be a non-empty string")
+    return name
+
+
+def _names(step: str, field_name: str, names: Any) -> list[str]:
+    if names is None:
+        return []
+    if isinstance(names, str | bytes) or not isinstance(names, list | tuple):
+        raise StepDefinitionError(
+            step, field_name, f"must be a list of strings, got {type(names).__name__} {names!r}"
+        )
+    for item in names:
+        if not isinstance(item, str) or not item.strip():
+            raise StepDefinitionError(
+                step, field_name, f"every name must be a non-empty string, got {item!r}"
+            )
+    if duplicates := sorted({n for n in names if names.count(n) > 1}):
+        raise StepDefinitionError(step, field_name, f"{duplicates} declared more than once")
+    return list(names)
+
+
+def _check_cache(step: str, cache: Any) -> CacheOption:
+    if cache is None or isinstance(cache, bool) or callable(cache) or cache in CACHE_STRATEGIES:
+        return cache  # type: ignore[no-any-return]
+    raise StepDefinitionError(
+        step,
+        "cache",
+        f"unknown strategy {cache!r}: use 'code_hash', 'input_hash', True, False or a callable "
+        "(inputs, params) -> key",
+    )
+
+
+def _check_retry(step: str, retry: Any) -> RetryPolicy:
+    if isinstance(retry, RetryPolicy):
+        return retry
+    if isinstance(retry, bool) or not isinstance(retry, int | Mapping):
+        raise StepDefinitionError(
+            step, "retry", f"must be a number of retries or a RetryPolicy, got {retry!r}"
+        )
+    try:
+        return (
+            RetryPolicy(**retry) if isinstance(retry, Mapping) else RetryPolicy(max_retries=retry)
+        )
+    except ValidationError as exc:
+        raise _field_error(step, "retry", exc) from None
+
+
+def _check_timeout(step: str, timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise StepDefinitionError(
+            step, "timeout", f"must be a positive number of seconds, got {timeout!r}"
+        )
+    return timeout
+
+
+def _check_resources(step: str, resources: Any) -> ResourceRequirements | None:
+    if resources is None or isinstance(resources, ResourceRequirements):
+        return resources
+    if not isinstance(resources, Mapping):
+        raise StepDefinitionError(
+            step,
+            "resources",
+            f"must be a ResourceRequirements or a dict, got {type(resources).__name__}",
+        )
+    try:
+        return ResourceRequirements(**resources)
+    except ValidationError as exc:
+        raise _field_error(step, "resources", exc) from None
+
+
+def _check_tags(step: str, tags: Any) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise StepDefinitionError(step, "tags", f"must be a dict, got {type(tags).__name__}")
+    checked: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key:
+            raise StepDefinitionError(step, "tags", f"keys must be non-empty strings, got {key!r}")
+        if isinstance(value, bool | int | float):
+            value = str(value)
+        if not isinstance(value, str):
+            raise StepDefinitionError(
+                step, f"tags[{key!r}]", f"values must be strings, got {type(value).__name__}"
+            )
+        checked[key] = value
+    return checked
+
+
+def _check_pipelines(step: str, pipeline: Any) -> tuple[str, ...]:
+    if pipeline is None:
+        return ()
+    names = (pipeline,) if isinstance(pipeline, str) else pipeline
+    if not isinstance(names, Iterable):
+        raise StepDefinitionError(step, "pipeline", f"must be a name, got {pipeline!r}")
+    names = tuple(names)
+    if not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise StepDefinitionError(
+            step, "pipeline", f"must be a non-empty pipeline name, got {pipeline!r}"
+        )
+    return names
+
+
+def _field_error(step: str, field_name: str, exc: ValidationError) -> StepDefinitionError:
+    """The first pydantic error as a StepDefinitionError on ``field.sub.field``."""
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if field_name == "retry" and location == "max_retries":
+        location = ""
+    return StepDefinitionError(
+        step, f"{field_name}.{location}" if location else field_name, message
+    )
+
+
+def _source_of(func: Callable[..., Any]) -> tuple[str, str | None, int | None]:
+    try:
+        source = inspect.getsource(func)
+        _, line = inspect.getsourcelines(func)
+        return source, inspect.getsourcefile(func), line
+    except (OSError, TypeError):
+        return "# Source code not available", None, None

@@ -1,0 +1,30 @@
+"""Fixtures for every test: an empty step registry and a private cache directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowyml.core.step import get_step_registry
+
+
+@pytest.fixture(autouse=True)
+def empty_registry() -> Iterator[None]:
+    """Each test registers its own steps; none leak into the next test."""
+    registry = get_step_registry()
+    saved = registry.steps()
+    registry.clear()
+    yield
+    registry.clear()
+    for step in saved:
+        registry.register(step)
+
+
+@pytest.fixture(autouse=True)
+def private_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default cache directory of a test is its own, never the user's."""
+    cache_dir = tmp_path / "flowyml-cache"
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(cache_dir))
+    return cache_dir
