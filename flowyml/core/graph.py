@@ -59,12 +59,18 @@ class PipelineGraph:
 
 
 def build_graph(name: str, steps: Sequence[Step], context: Mapping[str, Any]) -> PipelineGraph:
-    """Validate ``steps`` as one pipeline and order them; every problem is a clear error."""
+    """Validate ``steps`` as one pipeline with ``context``; every problem is a clear error."""
+    graph = plan_graph(name, steps)
+    check_values(name, graph.steps, context)
+    return graph
+
+
+def plan_graph(name: str, steps: Sequence[Step]) -> PipelineGraph:
+    """Order ``steps`` and group them into units, checking the wiring but not param values."""
     unique = _unique_steps(name, steps)
     producers = _producers(unique)
     ordered = _topological(name, unique, producers)
     inputs = tuple(dict.fromkeys(i for s in ordered for i in s.inputs if i not in producers))
-    check_values(name, ordered, context)
     return PipelineGraph(
         name=name,
         steps=tuple(ordered),

@@ -1,0 +1,18 @@
+"""flowyml pipelines as Dagster definitions: assets, jobs, schedules, run from any Dagster.
+
+``defs = build_definitions([training])`` in a module makes a code location; subclass
+``FlowymlTranslator`` to change how steps are named, tagged or grouped.
+"""
+
+from flowyml_dagster.cache import FlowymlCacheResource
+from flowyml_dagster.definitions import build_definitions, translate
+from flowyml_dagster.kubernetes import k8s_config
+from flowyml_dagster.translator import FlowymlTranslator
+
+__all__ = [
+    "FlowymlCacheResource",
+    "FlowymlTranslator",
+    "build_definitions",
+    "k8s_config",
+    "translate",
+]

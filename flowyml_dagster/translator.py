@@ -1,0 +1,178 @@
+"""``FlowymlTranslator``: every decision of how a flowyml step looks in Dagster, one method each.
+
+The builder (``build_definitions``) asks the translator and decides nothing itself; to change one
+decision (other asset keys, another group, extra tags), subclass and override that one method,
+as with ``DagsterDbtTranslator``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+from dagster._utils.tags import is_valid_strict_tag_value, is_valid_tag_key
+
+from flowyml.core.graph import ExecutionUnit
+from flowyml.core.pipeline import Pipeline
+from flowyml.core.resources import ResourceRequirements
+from flowyml.core.retry import Backoff, Jitter
+from flowyml.core.step import Step
+from flowyml_dagster import kubernetes
+from flowyml_dagster.names import dagster_name, key_path
+
+GPU_POOL = "gpu"
+CACHE_METADATA_KEY = "flowyml/cache"
+STEP_METADATA_KEY = "flowyml/step"
+_CODE_REFERENCES_KEY = "dagster/code_references"
+
+_BACKOFF = {Backoff.LINEAR: dg.Backoff.LINEAR, Backoff.EXPONENTIAL: dg.Backoff.EXPONENTIAL}
+_JITTER = {Jitter.FULL: dg.Jitter.FULL, Jitter.PLUS_MINUS: dg.Jitter.PLUS_MINUS}
+
+
+class FlowymlTranslator:
+    """Default mapping of flowyml steps and pipelines onto Dagster assets, ops and jobs."""
+
+    def get_asset_key(self, step: Step, output_name: str) -> dg.AssetKey:
+        """``"data/train"`` → ``AssetKey(["data", "train"])``; a step's own name when no outputs."""
+        path = key_path(output_name)
+        if not path:
+            raise ValueError(f"step '{step.name}': output '{output_name}' has no name segments")
+        return dg.AssetKey(path)
+
+    def get_input_asset_key(self, input_name: str) -> dg.AssetKey:
+        """The asset key of a pipeline input nobody produces (an external asset)."""
+        return dg.AssetKey(key_path(input_name))
+
+    def get_op_name(self, unit: ExecutionUnit) -> str:
+        """The op of a unit: the step's name, or the execution group's name."""
+        return dagster_name(unit.group or unit.steps[0].name)
+
+    def get_job_name(self, pipeline: Pipeline) -> str:
+        return dagster_name(pipeline.name)
+
+    def get_group_name(self, step: Step) -> str:
+        """Asset group: the pipeline a step is scoped to; unscoped or shared steps → ``shared``."""
+        return dagster_name(step.pipelines[0]) if len(step.pipelines) == 1 else "shared"
+
+    def get_description(self, step: Step) -> str:
+        return step.description or f"flowyml step '{step.name}'"
+
+    def get_kinds(self, step: Step) -> set[str]:
+        return {"python"}
+
+    def get_op_tags(self, unit: ExecutionUnit) -> dict[str, Any]:
+        """Every user tag (op tags are lenient), plus the Kubernetes config of the unit."""
+        tags: dict[str, Any] = {}
+        for step in unit.steps:
+            tags.update(step.tags)
+        if unit.resources is not None:
+            config = self.get_k8s_config(unit.resources)
+            if config:
+                tags[kubernetes.K8S_CONFIG_TAG] = config
+        return tags
+
+    def get_asset_tags(self, step: Step) -> dict[str, str]:
+        """The user tags that meet Dagster's strict asset-tag rules; the rest go to metadata."""
+        return {k: v for k, v in step.tags.items() if _strict_tag(k, v)}
+
+    def get_k8s_config(self, resources: ResourceRequirements) -> dict[str, Any]:
+        """The ``dagster-k8s/config`` tag value: requests, limits, GPUs, placement."""
+        return kubernetes.k8s_config(resources)
+
+    def get_pool(self, unit: ExecutionUnit) -> str | None:
+        """GPU units share the ``gpu`` pool: ``dagster instance concurrency set gpu N`` caps them."""
+        if unit.resources is not None and unit.resources.gpu is not None:
+            return GPU_POOL
+        return None
+
+    def get_retry_policy(self, unit: ExecutionUnit) -> dg.RetryPolicy | None:
+        """Dagster retries the whole unit; a group takes the most patient policy of its steps."""
+        policy = max((s.retry_policy for s in unit.steps), key=lambda p: (p.max_retries, p.delay))
+        if policy.max_retries == 0:
+            return None
+        if policy.delay <= 0:
+            return dg.RetryPolicy(max_retries=policy.max_retries)
+        return dg.RetryPolicy(
+            max_retries=policy.max_retries,
+            delay=policy.delay,
+            backoff=_BACKOFF.get(policy.backoff),
+            jitter=_JITTER.get(policy.jitter),
+        )
+
+    def get_code_version(self, step: Step) -> str:
+        """The step's code fingerprint, so the UI marks assets stale when the code changes."""
+        return step.get_code_hash()[:16]
+
+    def get_metadata(self, step: Step) -> dict[str, Any]:
+        """Definition metadata: the step, its options, tags Dagster's asset tags refuse, source."""
+        metadata: dict[str, Any] = {
+            STEP_METADATA_KEY: step.name,
+            "flowyml/cache_strategy": _describe_cache(step),
+        }
+        if step.pipelines:
+            metadata["flowyml/pipelines"] = ", ".join(step.pipelines)
+        if step.retry:
+            metadata["flowyml/retry"] = step.retry_policy.model_dump(mode="json")
+        if step.timeout is not None:
+            metadata["flowyml/timeout_seconds"] = float(step.timeout)
+        if step.resources is not None:
+            metadata["flowyml/resources"] = kubernetes.describe(step.resources)
+        if step.execution_group:
+            metadata["flowyml/execution_group"] = step.execution_group
+        loose = {k: v for k, v in step.tags.items() if not _strict_tag(k, v)}
+        if loose:
+            metadata["flowyml/tags"] = dg.MetadataValue.json(loose)
+        if step.source_file:
+            metadata[_CODE_REFERENCES_KEY] = _code_reference(step)
+        return metadata
+
+    def get_output_metadata(self, step: Step, output_name: str, value: Any) -> dict[str, Any]:
+        """Metadata recorded with each materialization, read off the value.
+
+        Shapes of frames and arrays, the length of sequences, and the numbers of a dict of
+        metrics (``{"accuracy": 0.97}`` → ``accuracy: 0.97``).
+        """
+        shape = getattr(value, "shape", None)
+        if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
+            metadata: dict[str, Any] = {"rows": shape[0]} if shape else {}
+            if len(shape) > 1:
+                metadata["columns"] = shape[1]
+            return metadata
+        if isinstance(value, Mapping):
+            return {
+                str(k): float(v)
+                for k, v in value.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+        if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+            return {"length": len(value)}
+        return {}
+
+
+def _code_reference(step: Step) -> dg.CodeReferencesMetadataValue:
+    """A link from the asset to the step's source; the API is beta, its warning is noise here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.CodeReferencesMetadataValue(
+            code_references=[
+                dg.LocalFileCodeReference(
+                    file_path=step.source_file or "",
+                    line_number=step.source_line,
+                    label=step.name,
+                )
+            ]
+        )
+
+
+def _strict_tag(key: str, value: str) -> bool:
+    return is_valid_tag_key(key) and is_valid_strict_tag_value(value)
+
+
+def _describe_cache(step: Step) -> str:
+    strategy = step.cache_strategy
+    if strategy is None:
+        return "off"
+    return strategy if isinstance(strategy, str) else f"callable {json.dumps(repr(strategy))}"
