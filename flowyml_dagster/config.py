@@ -1,9 +1,9 @@
 """Typed run config for a step's params, shown (and editable) in Dagster's Launchpad.
 
 Each unit gets a ``dagster.Config`` model with one field per param its steps take from the
-context. A param whose type Dagster config cannot express (``bytes``, ``set``, unions ...) falls back
-to ``Any``; a param whose value cannot travel as JSON (an array, a ``SecretStr``) is *hidden*:
-it is never put in run config and reaches the step from the pipeline's context directly, so a secret
+context. A param whose type Dagster config cannot express (``bytes``, ``set``, unions ...) falls
+back to ``Any``; a param whose value cannot travel as JSON (an array, a ``SecretStr``) is
+*hidden*: it never goes into run config and reaches the step from the pipeline context, so a secret
 never shows in the Launchpad or the run's stored config.
 """
 

@@ -83,7 +83,7 @@ class FlowymlTranslator:
         return kubernetes.k8s_config(resources)
 
     def get_pool(self, unit: ExecutionUnit) -> str | None:
-        """GPU units share the ``gpu`` pool: ``dagster instance concurrency set gpu N`` caps them."""
+        """GPU units share the ``gpu`` pool; ``dagster instance concurrency set gpu N`` caps it."""
         if unit.resources is not None and unit.resources.gpu is not None:
             return GPU_POOL
         return None

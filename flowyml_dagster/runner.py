@@ -1,0 +1,229 @@
+"""Run a flowyml pipeline through Dagster from Python; get the plain runner's result shape.
+
+``run(pipeline)`` builds the pipeline's definitions, records its pipeline inputs as
+materializations of their external assets, launches the job on a Dagster instance and reads the
+run's event log back into a ``PipelineResult``. Everything is in Dagster's storage afterwards:
+the run, its events and the asset values, visible in the UI of that instance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from flowyml.core.context import Context
+from flowyml.core.errors import MissingPipelineInputError, PipelineDefinitionError
+from flowyml.core.execution import StepStatus
+from flowyml.core.graph import PipelineGraph, check_values
+from flowyml.core.pipeline import Pipeline
+from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
+from flowyml_dagster.config import config_fields, run_config_values
+from flowyml_dagster.definitions import build_definitions, translate
+from flowyml_dagster.translator import CACHE_METADATA_KEY, STEP_METADATA_KEY, FlowymlTranslator
+
+
+def run(
+    pipeline: Pipeline,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    context: Context | Mapping[str, Any] | None = None,
+    instance: dg.DagsterInstance | None = None,
+    translator: FlowymlTranslator | None = None,
+    cache_dir: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> PipelineResult:
+    """Run ``pipeline`` as a Dagster job in this process and return its ``PipelineResult``.
+
+    ``instance`` defaults to ``$DAGSTER_HOME``'s instance, or an ephemeral one. ``context``
+    overrides the pipeline's context for this run, through the job's run config. A missing
+    pipeline input raises before anything is launched.
+    """
+    translator = translator or FlowymlTranslator()
+    graph = pipeline.build()
+    inputs = dict(inputs or {})
+    if missing := [name for name in graph.pipeline_inputs if name not in inputs]:
+        raise MissingPipelineInputError(
+            f"pipeline '{pipeline.name}' needs inputs {missing}, which no step produces; pass "
+            "them as run(inputs={...})"
+        )
+    run_context = pipeline.context.inherit(**dict(context or {}))
+    check_values(pipeline.name, graph.steps, run_context)
+    translation = translate([pipeline], translator=translator)
+    defs = build_definitions(
+        [pipeline], translator=translator, cache_dir=cache_dir, executor=dg.in_process_executor
+    )
+    job = defs.resolve_job_def(translation.job_names[pipeline.name])
+    run_config = _run_config(pipeline, translation.units, dict(context or {}), run_context)
+    instance = instance or _default_instance()
+    keys = {name: translator.get_input_asset_key(name) for name in graph.pipeline_inputs}
+    if inputs:
+        _record_inputs(inputs, keys, instance)
+    started = time.perf_counter()
+    result = job.execute_in_process(
+        run_config=run_config, instance=instance, raise_on_error=False, tags=dict(tags or {})
+    )
+    return _to_pipeline_result(
+        graph, defs, instance, result.run_id, result.all_events, translator,
+        time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _default_instance() -> dg.DagsterInstance:
+    try:
+        return dg.DagsterInstance.get()
+    except dg.DagsterInvariantViolationError:
+        return dg.DagsterInstance.ephemeral()
+
+
+def _run_config(
+    pipeline: Pipeline, units: Any, overrides: Mapping[str, Any], run_context: Context
+) -> dict[str, Any]:
+    ops: dict[str, Any] = {}
+    for plan in units:
+        fields = config_fields(plan.unit.steps, [run_context])
+        hidden = {
+            name
+            for step in plan.unit.steps
+            for name in (*step.param_names, *step.condition_names)
+            if name in overrides and name not in {f.name for f in fields}
+        }
+        if hidden:
+            raise PipelineDefinitionError(
+                f"pipeline '{pipeline.name}': context {sorted(hidden)} cannot be overridden for a "
+                "Dagster run: their values are not JSON (set them on the Pipeline's context)"
+            )
+        values = run_config_values(fields, run_context)
+        if values:
+            ops[plan.op_name] = {"config": values}
+    return {"ops": ops} if ops else {}
+
+
+def _record_inputs(
+    inputs: Mapping[str, Any], keys: Mapping[str, dg.AssetKey], instance: dg.DagsterInstance
+) -> None:
+    """Materialize each pipeline input's external asset with the given value (in this process)."""
+    sources = [
+        dg.asset(
+            key=key,
+            description=f"Pipeline input '{name}', given to run(inputs=...)",
+            metadata={"flowyml/pipeline_input": name},
+        )(_constant(inputs[name]))
+        for name, key in keys.items()
+    ]
+    dg.materialize(sources, instance=instance)
+
+
+def _constant(value: Any) -> Any:
+    def source() -> Any:
+        return value
+
+    return source
+
+
+def _to_pipeline_result(
+    graph: PipelineGraph,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    run_id: str,
+    events: list[dg.DagsterEvent],
+    translator: FlowymlTranslator,
+    duration: float,
+) -> PipelineResult:
+    """Read the run's events into per-step results; load every materialized value."""
+    output_of_key = {
+        translator.get_asset_key(step, output): (step.name, output)
+        for step in graph.steps
+        for output in step.output_names
+    }
+    materialized: dict[str, dict[str, dict[str, Any]]] = {}
+    failures: dict[str, ErrorInfo] = {}
+    retries: dict[str, int] = {}
+    for event in events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
+            owner = output_of_key.get(materialization.asset_key)
+            if owner is not None:
+                metadata = {k: v.value for k, v in materialization.metadata.items()}
+                materialized.setdefault(owner[0], {})[owner[1]] = metadata
+        elif event.event_type_value == "STEP_UP_FOR_RETRY":
+            retries[event.step_key or ""] = retries.get(event.step_key or "", 0) + 1
+        elif event.event_type_value == "STEP_FAILURE":
+            failure = event.event_specific_data  # type: ignore[assignment]
+            failed_step = _failed_step(failure, event.step_key or "")
+            failures[failed_step] = _error_info(failure)
+    op_of_step = {s.name: translator.get_op_name(u) for u in graph.units for s in u.steps}
+    results: dict[str, StepResult] = {}
+    outputs: dict[str, Any] = {}
+    for step in graph.steps:
+        attempts_retried = retries.get(op_of_step[step.name], 0)
+        if step.name in materialized:
+            metadata = next(iter(materialized[step.name].values()))
+            values = {
+                output: defs.load_asset_value(
+                    translator.get_asset_key(step, output), instance=instance
+                )
+                for output in materialized[step.name]
+            }
+            outputs.update(values)
+            results[step.name] = StepResult(
+                step.name,
+                StepStatus.SUCCESS,
+                outputs=values,
+                cached=metadata.get(CACHE_METADATA_KEY) == "hit",
+                retries=attempts_retried,
+                duration_seconds=float(metadata.get("flowyml/duration_seconds", 0.0)),
+            )
+        elif step.name in failures or (
+            op_of_step[step.name] in failures and step.name not in results
+        ):
+            error = failures.get(step.name) or failures[op_of_step[step.name]]
+            results[step.name] = StepResult(
+                step.name, StepStatus.FAILED, error=error, retries=attempts_retried
+            )
+        else:
+            results[step.name] = _not_run(graph, step.name, results)
+    return PipelineResult(
+        pipeline_name=graph.name,
+        run_id=run_id,
+        step_results=results,
+        outputs=outputs,
+        duration_seconds=duration,
+    )
+
+
+def _failed_step(failure: Any, op_name: str) -> str:
+    metadata = getattr(failure, "user_failure_data", None)
+    if metadata is not None:
+        step = metadata.metadata.get(STEP_METADATA_KEY)
+        if step is not None:
+            return str(step.value)
+    return op_name
+
+
+def _error_info(failure: Any) -> ErrorInfo:
+    error = failure.error
+    cause = error.cause if error is not None else None
+    root = cause or error
+    text = "".join(error.to_string() if error is not None else "")
+    return ErrorInfo(
+        type=root.cls_name or "Error" if root is not None else "Error",
+        message=(error.message.strip() if error is not None else "step failed"),
+        traceback=text,
+    )
+
+
+def _not_run(graph: PipelineGraph, name: str, results: Mapping[str, StepResult]) -> StepResult:
+    for upstream in graph.upstream_of(graph.by_name[name]):
+        status = results[upstream].status
+        if status in (StepStatus.FAILED, StepStatus.UPSTREAM_FAILED):
+            return StepResult(
+                name, StepStatus.UPSTREAM_FAILED, reason=f"upstream step '{upstream}' failed"
+            )
+        if status is StepStatus.SKIPPED:
+            return StepResult(
+                name, StepStatus.SKIPPED, reason=f"upstream step '{upstream}' was skipped"
+            )
+    return StepResult(name, StepStatus.SKIPPED, reason="condition is false")
