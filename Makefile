@@ -1,13 +1,15 @@
 # Two commands set up everything on a fresh machine; each creates .venv on first use.
 #   make run    the example pipelines in Dagster's UI (dagster dev, SQLite DAGSTER_HOME in the repo)
 #   make test   ruff and the whole test suite
+# Also: make train (the training pipeline through Dagster, headless), make plain (no Dagster),
+# make bench (the benchmark scripts).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install run train test lint bench
+.PHONY: install run train plain test lint bench
 
 install: $(STAMP)
 
@@ -19,8 +21,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 $(DAGSTER_HOME):
 	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
 
 run: $(STAMP) | $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(or $(PORT),3000)
+
+train: $(STAMP) | $(DAGSTER_HOME)
+	$(BIN)/python examples/train_headless.py
+
+plain: $(STAMP)
 	$(BIN)/python examples/run_plain.py
 
 lint: $(STAMP)

@@ -119,17 +119,15 @@ def promote(classifier, evaluation: dict[str, Any]) -> dict[str, Any]:
 def report(evaluation: dict[str, Any]) -> str:
     """A markdown report of the run's metrics and confusion matrix."""
     matrix = evaluation["confusion_matrix"]
-    header = "| true \\ predicted | " + " | ".join(str(i) for i in range(len(matrix))) + " |"
-    rule = "|---" * (len(matrix) + 1) + "|"
-    rows = [f"| {i} | " + " | ".join(str(v) for v in row) + " |" for i, row in enumerate(matrix)]
+    worst = min(range(len(matrix)), key=lambda digit: matrix[digit][digit] / sum(matrix[digit]))
     return "\n".join(
         [
             "# Digits classifier",
-            f"accuracy {evaluation['accuracy']:.4f}, macro F1 {evaluation['f1_macro']:.4f}",
             "",
-            header,
-            rule,
-            *rows,
+            f"- accuracy: {evaluation['accuracy']:.4f}",
+            f"- macro F1: {evaluation['f1_macro']:.4f}",
+            f"- test rows: {evaluation['test_rows']}",
+            f"- hardest digit: {worst} ({matrix[worst][worst]}/{sum(matrix[worst])} right)",
         ]
     )
 

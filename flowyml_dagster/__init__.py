@@ -7,6 +7,7 @@
 from flowyml_dagster.cache import FlowymlCacheResource
 from flowyml_dagster.definitions import build_definitions, translate
 from flowyml_dagster.kubernetes import k8s_config
+from flowyml_dagster.runner import run
 from flowyml_dagster.translator import FlowymlTranslator
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "FlowymlTranslator",
     "build_definitions",
     "k8s_config",
+    "run",
     "translate",
 ]

@@ -34,12 +34,14 @@ def run(
     translator: FlowymlTranslator | None = None,
     cache_dir: str | None = None,
     tags: Mapping[str, str] | None = None,
+    log_level: str = "WARNING",
 ) -> PipelineResult:
     """Run ``pipeline`` as a Dagster job in this process and return its ``PipelineResult``.
 
     ``instance`` defaults to ``$DAGSTER_HOME``'s instance, or an ephemeral one. ``context``
     overrides the pipeline's context for this run, through the job's run config. A missing
-    pipeline input raises before anything is launched.
+    pipeline input raises before anything is launched. ``log_level`` is the console's: the
+    event log keeps everything whatever it is.
     """
     translator = translator or FlowymlTranslator()
     graph = pipeline.build()
@@ -57,6 +59,7 @@ def run(
     )
     job = defs.resolve_job_def(translation.job_names[pipeline.name])
     run_config = _run_config(pipeline, translation.units, dict(context or {}), run_context)
+    run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
     instance = instance or _default_instance()
     keys = {name: translator.get_input_asset_key(name) for name in graph.pipeline_inputs}
     if inputs:
