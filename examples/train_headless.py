@@ -11,10 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from definitions import DigitsTranslator  # noqa: E402
-from digits_pipelines import training  # noqa: E402
+from definitions import DigitsTranslator
+from digits_pipelines import training
 
-from flowyml_dagster import run  # noqa: E402
+from flowyml_dagster import run
 
 
 def main() -> int:
