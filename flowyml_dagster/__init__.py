@@ -7,6 +7,7 @@
 from flowyml_dagster.cache import FlowymlCacheResource
 from flowyml_dagster.definitions import build_definitions, translate
 from flowyml_dagster.kubernetes import k8s_config
+from flowyml_dagster.ops import build_op_job
 from flowyml_dagster.runner import run
 from flowyml_dagster.translator import FlowymlTranslator
 
@@ -14,6 +15,7 @@ __all__ = [
     "FlowymlCacheResource",
     "FlowymlTranslator",
     "build_definitions",
+    "build_op_job",
     "k8s_config",
     "run",
     "translate",

@@ -10,35 +10,16 @@ metadata, or a ``dagster.Failure`` naming the step. Retries belong to Dagster's 
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
 from flowyml.core.errors import StepExecutionError, StepOutputError, StepTimeoutError
 from flowyml.core.execution import StepOutcome, StepStatus, execute_step, resolve_params
-from flowyml.core.graph import ExecutionUnit
 from flowyml.core.step import Step
 from flowyml_dagster.cache import CACHE_RESOURCE_KEY
+from flowyml_dagster.planning import UnitPlan
 from flowyml_dagster.translator import CACHE_METADATA_KEY, STEP_METADATA_KEY, FlowymlTranslator
-
-
-@dataclass(frozen=True)
-class UnitPlan:
-    """What the body of one unit needs, decided at build time.
-
-    ``inputs`` maps flowyml input names to the Dagster input names of the op; ``outputs`` maps
-    flowyml output names to Dagster output names. ``contexts`` holds each job's pipeline context
-    (by job name) for params that never travel in run config; ``default_context`` serves runs
-    outside those jobs (an ad-hoc materialization from the asset graph).
-    """
-
-    unit: ExecutionUnit
-    op_name: str
-    inputs: Mapping[str, str]
-    outputs: Mapping[str, str]
-    contexts: Mapping[str, Mapping[str, Any]]
-    default_context: Mapping[str, Any]
 
 
 def make_compute_fn(

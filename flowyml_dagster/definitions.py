@@ -3,43 +3,47 @@
 Every step output is an asset; each unit (a step, or an execution group) is one multi-asset whose
 body is the shared flowyml core; each pipeline is an asset job selecting its steps, with the
 pipeline's context as the job's default run config. Every naming and tagging decision is the
-translator's; this module only assembles and checks that the result is unambiguous.
+translator's and every name is fixed by the plan; this module only assembles.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import dagster as dg
 
-from flowyml.core.errors import PipelineDefinitionError
-from flowyml.core.graph import ExecutionUnit, PipelineGraph, plan_graph
 from flowyml.core.pipeline import Pipeline
-from flowyml.core.step import Step, get_step_registry
 from flowyml_dagster.cache import CACHE_RESOURCE_KEY, FlowymlCacheResource
-from flowyml_dagster.compute import UnitPlan, make_compute_fn
-from flowyml_dagster.config import config_fields, config_model, run_config_values
-from flowyml_dagster.names import dagster_name
+from flowyml_dagster.compute import make_compute_fn
+from flowyml_dagster.planning import Plan, UnitPlan, make_plan
 from flowyml_dagster.translator import FlowymlTranslator
 
-DEFAULT_EXECUTOR: Literal["default"] = "default"
+ExecutorChoice = dg.ExecutorDefinition | Literal["default"] | None
 _PRELOADED = ("dagster", "flowyml", "flowyml_dagster")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Translation:
-    """The typed result of translating pipelines, before it becomes a ``Definitions``."""
+    """The typed result of translating pipelines: the plan and the Dagster objects made from it."""
 
-    pipelines: list[Pipeline]
-    graphs: dict[str, PipelineGraph]
-    units: list[UnitPlan] = field(default_factory=list)
-    assets: list[dg.AssetsDefinition | dg.AssetSpec] = field(default_factory=list)
-    jobs: list[dg.UnresolvedAssetJobDefinition] = field(default_factory=list)
-    schedules: list[dg.ScheduleDefinition] = field(default_factory=list)
-    job_names: dict[str, str] = field(default_factory=dict)
+    plan: Plan
+    assets: tuple[dg.AssetsDefinition | dg.AssetSpec, ...]
+    jobs: tuple[dg.UnresolvedAssetJobDefinition, ...]
+    schedules: tuple[dg.ScheduleDefinition, ...]
+
+    def to_definitions(
+        self, *, cache_dir: str | None, enable_cache: bool, executor: ExecutorChoice
+    ) -> dg.Definitions:
+        return dg.Definitions(
+            assets=self.assets,
+            jobs=self.jobs,
+            schedules=self.schedules,
+            resources=cache_resources(cache_dir, enable_cache),
+            executor=resolve_executor(executor, self.plan.pipelines),
+        )
 
 
 def build_definitions(
@@ -48,7 +52,7 @@ def build_definitions(
     translator: FlowymlTranslator | None = None,
     cache_dir: str | None = None,
     enable_cache: bool = True,
-    executor: dg.ExecutorDefinition | Literal["default"] | None = DEFAULT_EXECUTOR,
+    executor: ExecutorChoice = "default",
     schedule_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
 ) -> dg.Definitions:
     """A complete code location for ``pipelines`` (``None``: every pipeline named by a step).
@@ -58,31 +62,55 @@ def build_definitions(
     the executor to Dagster, e.g. before ``Definitions.merge`` with a deployment that has one.
     """
     translation = translate(pipelines, translator=translator, schedule_status=schedule_status)
-    resources = {
-        CACHE_RESOURCE_KEY: FlowymlCacheResource(cache_dir=cache_dir, enabled=enable_cache)
-    }
-    if executor == DEFAULT_EXECUTOR:
-        executor = forkserver_executor(translation.pipelines)
-    return dg.Definitions(
-        assets=translation.assets,
-        jobs=translation.jobs,
-        schedules=translation.schedules,
-        resources=resources,
-        executor=executor,
+    return translation.to_definitions(
+        cache_dir=cache_dir, enable_cache=enable_cache, executor=executor
     )
 
 
-def discover_pipelines() -> list[Pipeline]:
-    """One auto-discovering pipeline per name that registered steps are scoped to."""
-    registry = get_step_registry()
-    names = registry.pipeline_names()
-    if not names and len(registry):
-        names = ["default"]
-    return [Pipeline(name, auto_discover=True) for name in names]
+def translate(
+    pipelines: Iterable[Pipeline] | None,
+    *,
+    translator: FlowymlTranslator | None = None,
+    schedule_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
+) -> Translation:
+    """Translate ``pipelines`` to assets, asset jobs and schedules."""
+    translator = translator or FlowymlTranslator()
+    plan = make_plan(pipelines, translator)
+    assets: list[dg.AssetsDefinition | dg.AssetSpec] = [
+        _multi_asset(unit, plan, translator) for unit in plan.units
+    ]
+    assets.extend(
+        dg.AssetSpec(
+            key=plan.keys[name],
+            description=f"Pipeline input '{name}': supplied from outside the pipelines.",
+            metadata={"flowyml/pipeline_input": name},
+        )
+        for name in plan.pipeline_inputs
+    )
+    jobs = {p.name: _asset_job(p, plan) for p in plan.pipelines}
+    schedules = tuple(
+        dg.ScheduleDefinition(
+            name=f"{jobs[p.name].name}_schedule",
+            cron_schedule=p.schedule,
+            job=jobs[p.name],
+            default_status=schedule_status,
+        )
+        for p in plan.pipelines
+        if p.schedule
+    )
+    return Translation(plan, tuple(assets), tuple(jobs.values()), schedules)
 
 
-def forkserver_executor(pipelines: Sequence[Pipeline]) -> dg.ExecutorDefinition:
-    """Multiprocess executor forking from a server with Dagster and the step modules loaded."""
+def cache_resources(cache_dir: str | None, enable_cache: bool) -> dict[str, FlowymlCacheResource]:
+    return {CACHE_RESOURCE_KEY: FlowymlCacheResource(cache_dir=cache_dir, enabled=enable_cache)}
+
+
+def resolve_executor(
+    executor: ExecutorChoice, pipelines: Sequence[Pipeline]
+) -> dg.ExecutorDefinition | None:
+    """``"default"`` → a multiprocess executor forking from a preloaded server."""
+    if executor != "default":
+        return executor
     modules = list(_PRELOADED)
     for pipeline in pipelines:
         for step in pipeline.steps:
@@ -94,162 +122,13 @@ def forkserver_executor(pipelines: Sequence[Pipeline]) -> dg.ExecutorDefinition:
     )
 
 
-def translate(
-    pipelines: Iterable[Pipeline] | None,
-    *,
-    translator: FlowymlTranslator | None = None,
-    schedule_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
-) -> Translation:
-    """Translate ``pipelines``; every ambiguity is a ``PipelineDefinitionError`` naming steps."""
-    translator = translator or FlowymlTranslator()
-    chosen = list(discover_pipelines() if pipelines is None else pipelines)
-    if not chosen:
-        raise PipelineDefinitionError("build_definitions needs at least one pipeline")
-    graphs = {p.name: p.build() for p in chosen}
-    translation = Translation(pipelines=chosen, graphs=graphs)
-    job_names = _unique(
-        {p.name: translator.get_job_name(p) for p in chosen}, "pipelines", "job name"
-    )
-    translation.job_names = job_names
-    steps = _all_steps(graphs.values())
-    combined = plan_graph("<definitions>", steps)
-    keys = _asset_keys(combined, translator)
-    op_names = _unique(
-        {" + ".join(s.name for s in u.steps): translator.get_op_name(u) for u in combined.units},
-        "steps",
-        "op name",
-    )
-    for unit, op_name in zip(combined.units, op_names.values(), strict=True):
-        owners = [p for p in chosen if unit.steps[0].name in graphs[p.name].by_name]
-        _check_unit_not_split(unit, owners, graphs)
-        plan = _plan_unit(unit, op_name, combined, keys, owners, job_names)
-        fields = config_fields(unit.steps, [p.context for p in owners])
-        translation.units.append(plan)
-        translation.assets.append(_multi_asset(plan, fields, keys, combined, translator))
-    for name in combined.pipeline_inputs:
-        translation.assets.append(
-            dg.AssetSpec(
-                key=keys[name],
-                description=f"Pipeline input '{name}': supplied from outside the pipelines.",
-                kinds={"python"},
-                metadata={"flowyml/pipeline_input": name},
-            )
-        )
-    for pipeline in chosen:
-        job = _job(pipeline, job_names[pipeline.name], translation, keys)
-        translation.jobs.append(job)
-        if pipeline.schedule:
-            translation.schedules.append(
-                dg.ScheduleDefinition(
-                    name=f"{job.name}_schedule",
-                    cron_schedule=pipeline.schedule,
-                    job=job,
-                    default_status=schedule_status,
-                )
-            )
-    return translation
-
-
-def _all_steps(graphs: Iterable[PipelineGraph]) -> list[Step]:
-    steps: dict[str, Step] = {}
-    for graph in graphs:
-        for step in graph.steps:
-            seen = steps.setdefault(step.name, step)
-            if seen is not step and seen.identity != step.identity:
-                raise PipelineDefinitionError(
-                    f"two different steps are named '{step.name}' ({seen.identity} in pipeline "
-                    f"and {step.identity} in pipeline '{graph.name}')"
-                )
-    return list(steps.values())
-
-
-def _unique(names: Mapping[str, str], what: str, kind: str) -> dict[str, str]:
-    """``names`` (owner → Dagster name) unchanged, or an error naming both owners of a clash."""
-    owner_of: dict[str, str] = {}
-    for owner, name in names.items():
-        if name in owner_of:
-            raise PipelineDefinitionError(
-                f"{what} '{owner_of[name]}' and '{owner}' would both get the Dagster {kind} "
-                f"'{name}'; rename one of them (or override the translator)"
-            )
-        owner_of[name] = owner
-    return dict(names)
-
-
-def _asset_keys(graph: PipelineGraph, translator: FlowymlTranslator) -> dict[str, dg.AssetKey]:
-    """The asset key of every value: step outputs and pipeline inputs, checked for clashes."""
-    keys: dict[str, dg.AssetKey] = {}
-    owner_of: dict[dg.AssetKey, str] = {}
-    for step in graph.steps:
-        for output in step.output_names:
-            key = translator.get_asset_key(step, output)
-            if key in owner_of:
-                raise PipelineDefinitionError(
-                    f"steps '{owner_of[key]}' and '{step.name}' would both produce asset "
-                    f"{key.to_user_string()}; rename an output (or override the translator)"
-                )
-            owner_of[key] = step.name
-            keys[output] = key
-    for name in graph.pipeline_inputs:
-        key = translator.get_input_asset_key(name)
-        if key in owner_of:
-            raise PipelineDefinitionError(
-                f"pipeline input '{name}' would get asset key {key.to_user_string()}, which step "
-                f"'{owner_of[key]}' already produces"
-            )
-        keys[name] = key
-    return keys
-
-
-def _check_unit_not_split(
-    unit: ExecutionUnit, owners: Sequence[Pipeline], graphs: Mapping[str, PipelineGraph]
-) -> None:
-    for pipeline in owners:
-        missing = [s.name for s in unit.steps if s.name not in graphs[pipeline.name].by_name]
-        if missing:
-            raise PipelineDefinitionError(
-                f"execution group '{unit.group}' runs as one op, but pipeline '{pipeline.name}' "
-                f"has only some of its steps (not {missing}); scope all of them the same way"
-            )
-
-
-def _plan_unit(
-    unit: ExecutionUnit,
-    op_name: str,
-    graph: PipelineGraph,
-    keys: Mapping[str, dg.AssetKey],
-    owners: Sequence[Pipeline],
-    job_names: Mapping[str, str],
-) -> UnitPlan:
-    produced = {o for s in unit.steps for o in s.output_names}
-    outputs = {o: _io_name(keys[o]) for o in produced}
-    external = [i for s in unit.steps for i in s.inputs if i not in produced]
-    inputs = {i: _io_name(keys[i]) for i in dict.fromkeys(external)}
-    for flavour, names in (("output", outputs), ("input", inputs)):
-        _unique({k: v for k, v in names.items()}, f"{flavour}s of op '{op_name}':", f"{flavour}")
-    contexts = {job_names[p.name]: p.context.to_dict() for p in owners}
-    default = owners[0].context.to_dict() if owners else {}
-    return UnitPlan(unit, op_name, inputs, outputs, contexts, default)
-
-
-def _io_name(key: dg.AssetKey) -> str:
-    return dagster_name("__".join(key.path))
-
-
-def _multi_asset(
-    plan: UnitPlan,
-    fields: Any,
-    keys: Mapping[str, dg.AssetKey],
-    graph: PipelineGraph,
-    translator: FlowymlTranslator,
-) -> dg.AssetsDefinition:
-    unit = plan.unit
+def _multi_asset(unit: UnitPlan, plan: Plan, translator: FlowymlTranslator) -> dg.AssetsDefinition:
     outs: dict[str, dg.AssetOut] = {}
     internal_deps: dict[str, set[dg.AssetKey]] = {}
-    for step in unit.steps:
+    for step in unit.unit.steps:
         for output in step.output_names:
-            outs[plan.outputs[output]] = dg.AssetOut(
-                key=keys[output],
+            outs[unit.outputs[output]] = dg.AssetOut(
+                key=plan.keys[output],
                 is_required=False,
                 description=translator.get_description(step),
                 code_version=translator.get_code_version(step),
@@ -258,44 +137,29 @@ def _multi_asset(
                 kinds=translator.get_kinds(step),
                 metadata=translator.get_metadata(step),
             )
-            internal_deps[plan.outputs[output]] = {keys[i] for i in step.inputs}
-    model = config_model(plan.op_name, fields)
+            internal_deps[unit.outputs[output]] = {plan.keys[i] for i in step.inputs}
     return dg.multi_asset(
-        name=plan.op_name,
+        name=unit.op_name,
         outs=outs,
-        ins={d: dg.AssetIn(key=keys[i]) for i, d in plan.inputs.items()},
-        description=translator.get_description(unit.steps[0])
-        if len(unit.steps) == 1
-        else (f"Execution group '{unit.group}': " + ", ".join(s.name for s in unit.steps)),
-        op_tags=translator.get_op_tags(unit),
-        pool=translator.get_pool(unit),
-        retry_policy=translator.get_retry_policy(unit),
-        config_schema=model.to_fields_dict() if model is not None else None,
+        ins={name: dg.AssetIn(key=plan.keys[value]) for value, name in unit.inputs.items()},
+        description=translator.get_unit_description(unit.unit),
+        op_tags=translator.get_op_tags(unit.unit),
+        pool=translator.get_pool(unit.unit),
+        retry_policy=translator.get_retry_policy(unit.unit),
+        config_schema=unit.config_schema(),
         required_resource_keys={CACHE_RESOURCE_KEY},
-        internal_asset_deps=internal_deps if len(unit.steps) > 1 else None,
+        internal_asset_deps=internal_deps if len(unit.unit.steps) > 1 else None,
         can_subset=False,
-    )(make_compute_fn(plan, translator))
+    )(make_compute_fn(unit, translator))
 
 
-def _job(
-    pipeline: Pipeline,
-    job_name: str,
-    translation: Translation,
-    keys: Mapping[str, dg.AssetKey],
-) -> dg.UnresolvedAssetJobDefinition:
-    graph = translation.graphs[pipeline.name]
-    selected = [keys[o] for s in graph.steps for o in s.output_names]
-    ops_config: dict[str, Any] = {}
-    for plan in translation.units:
-        if plan.unit.steps[0].name in graph.by_name:
-            fields = config_fields(plan.unit.steps, [pipeline.context])
-            values = run_config_values(fields, pipeline.context)
-            if values:
-                ops_config[plan.op_name] = {"config": values}
+def _asset_job(pipeline: Pipeline, plan: Plan) -> dg.UnresolvedAssetJobDefinition:
+    graph = plan.graphs[pipeline.name]
+    selected = [plan.keys[o] for s in graph.steps for o in s.output_names]
     return dg.define_asset_job(
-        name=job_name,
+        name=plan.job_names[pipeline.name],
         selection=dg.AssetSelection.assets(*selected),
-        config={"ops": ops_config} if ops_config else None,
+        config=plan.run_config(pipeline, pipeline.context) or None,
         description=pipeline.description or f"flowyml pipeline '{pipeline.name}'",
         tags={"flowyml/pipeline": pipeline.name},
     )

@@ -20,8 +20,8 @@ from flowyml.core.execution import StepStatus
 from flowyml.core.graph import PipelineGraph, check_values
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
-from flowyml_dagster.config import config_fields, run_config_values
-from flowyml_dagster.definitions import build_definitions, translate
+from flowyml_dagster.definitions import translate
+from flowyml_dagster.planning import Plan
 from flowyml_dagster.translator import CACHE_METADATA_KEY, STEP_METADATA_KEY, FlowymlTranslator
 
 
@@ -54,22 +54,23 @@ def run(
     run_context = pipeline.context.inherit(**dict(context or {}))
     check_values(pipeline.name, graph.steps, run_context)
     translation = translate([pipeline], translator=translator)
-    defs = build_definitions(
-        [pipeline], translator=translator, cache_dir=cache_dir, executor=dg.in_process_executor
+    plan = translation.plan
+    defs = translation.to_definitions(
+        cache_dir=cache_dir, enable_cache=pipeline.enable_cache, executor=dg.in_process_executor
     )
-    job = defs.resolve_job_def(translation.job_names[pipeline.name])
-    run_config = _run_config(pipeline, translation.units, dict(context or {}), run_context)
+    job = defs.resolve_job_def(plan.job_names[pipeline.name])
+    _check_overridable(pipeline, plan, dict(context or {}))
+    run_config = plan.run_config(pipeline, run_context)
     run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
     instance = instance or _default_instance()
-    keys = {name: translator.get_input_asset_key(name) for name in graph.pipeline_inputs}
-    if inputs:
-        _record_inputs(inputs, keys, instance)
+    if graph.pipeline_inputs:
+        _record_inputs(inputs, {name: plan.keys[name] for name in graph.pipeline_inputs}, instance)
     started = time.perf_counter()
     result = job.execute_in_process(
         run_config=run_config, instance=instance, raise_on_error=False, tags=dict(tags or {})
     )
     return _to_pipeline_result(
-        graph, defs, instance, result.run_id, result.all_events, translator,
+        graph, plan, defs, instance, result.run_id, result.all_events,
         time.perf_counter() - started,
     )  # fmt: skip
 
@@ -81,27 +82,21 @@ def _default_instance() -> dg.DagsterInstance:
         return dg.DagsterInstance.ephemeral()
 
 
-def _run_config(
-    pipeline: Pipeline, units: Any, overrides: Mapping[str, Any], run_context: Context
-) -> dict[str, Any]:
-    ops: dict[str, Any] = {}
-    for plan in units:
-        fields = config_fields(plan.unit.steps, [run_context])
-        hidden = {
+def _check_overridable(pipeline: Pipeline, plan: Plan, overrides: Mapping[str, Any]) -> None:
+    """Overrides travel as run config: a param whose value is not JSON cannot be overridden."""
+    for unit in plan.units:
+        fields = {f.name for f in unit.config_fields}
+        hidden = sorted(
             name
-            for step in plan.unit.steps
+            for step in unit.unit.steps
             for name in (*step.param_names, *step.condition_names)
-            if name in overrides and name not in {f.name for f in fields}
-        }
+            if name in overrides and name not in fields
+        )
         if hidden:
             raise PipelineDefinitionError(
-                f"pipeline '{pipeline.name}': context {sorted(hidden)} cannot be overridden for a "
+                f"pipeline '{pipeline.name}': context {hidden} cannot be overridden for a "
                 "Dagster run: their values are not JSON (set them on the Pipeline's context)"
             )
-        values = run_config_values(fields, run_context)
-        if values:
-            ops[plan.op_name] = {"config": values}
-    return {"ops": ops} if ops else {}
 
 
 def _record_inputs(
@@ -128,16 +123,16 @@ def _constant(value: Any) -> Any:
 
 def _to_pipeline_result(
     graph: PipelineGraph,
+    plan: Plan,
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     run_id: str,
     events: list[dg.DagsterEvent],
-    translator: FlowymlTranslator,
     duration: float,
 ) -> PipelineResult:
     """Read the run's events into per-step results; load every materialized value."""
     output_of_key = {
-        translator.get_asset_key(step, output): (step.name, output)
+        plan.keys[output]: (step.name, output)
         for step in graph.steps
         for output in step.output_names
     }
@@ -157,7 +152,7 @@ def _to_pipeline_result(
             failure = event.event_specific_data  # type: ignore[assignment]
             failed_step = _failed_step(failure, event.step_key or "")
             failures[failed_step] = _error_info(failure)
-    op_of_step = {s.name: translator.get_op_name(u) for u in graph.units for s in u.steps}
+    op_of_step = {s.name: u.op_name for u in plan.units for s in u.unit.steps}
     results: dict[str, StepResult] = {}
     outputs: dict[str, Any] = {}
     for step in graph.steps:
@@ -165,9 +160,7 @@ def _to_pipeline_result(
         if step.name in materialized:
             metadata = next(iter(materialized[step.name].values()))
             values = {
-                output: defs.load_asset_value(
-                    translator.get_asset_key(step, output), instance=instance
-                )
+                output: defs.load_asset_value(plan.keys[output], instance=instance)
                 for output in materialized[step.name]
             }
             outputs.update(values)

@@ -60,6 +60,12 @@ class FlowymlTranslator:
     def get_description(self, step: Step) -> str:
         return step.description or f"flowyml step '{step.name}'"
 
+    def get_unit_description(self, unit: ExecutionUnit) -> str:
+        """The op's description: the step's, or the list of an execution group's steps."""
+        if unit.group is None:
+            return self.get_description(unit.steps[0])
+        return f"Execution group '{unit.group}': " + ", ".join(s.name for s in unit.steps)
+
     def get_kinds(self, step: Step) -> set[str]:
         return {"python"}
 

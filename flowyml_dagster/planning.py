@@ -1,0 +1,204 @@
+"""Planning: every name, key and value route of a translation, decided once for both flavours.
+
+The asset flavour (``definitions``) and the op-job flavour (``ops``) wrap the same plan: the same
+op per unit, the same input/output names, the same config fields, the same compute function.
+Ambiguities (two steps → one asset key, two units → one op name, two pipelines → one job name, an
+execution group split between pipelines) are errors here, naming both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import dagster as dg
+
+from flowyml.core.errors import PipelineDefinitionError
+from flowyml.core.graph import ExecutionUnit, PipelineGraph, plan_graph
+from flowyml.core.pipeline import Pipeline
+from flowyml.core.step import Step, get_step_registry
+from flowyml_dagster.config import ConfigField, config_fields, config_model, run_config_values
+from flowyml_dagster.names import dagster_name
+from flowyml_dagster.translator import FlowymlTranslator
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    """One unit (a step, or an execution group) as one op.
+
+    ``inputs`` maps flowyml input names to the op's Dagster input names; ``outputs`` maps flowyml
+    output names to its Dagster output names. ``contexts`` holds each owning job's pipeline
+    context (by job name) for params that never travel in run config; ``default_context`` serves
+    runs outside those jobs (an ad-hoc materialization from the asset graph).
+    """
+
+    unit: ExecutionUnit
+    op_name: str
+    inputs: Mapping[str, str]
+    outputs: Mapping[str, str]
+    config_fields: tuple[ConfigField, ...]
+    contexts: Mapping[str, Mapping[str, Any]]
+    default_context: Mapping[str, Any]
+    pipelines: tuple[str, ...]
+
+    def config_schema(self) -> dict[str, dg.Field] | None:
+        """Dagster config fields of the op (Launchpad-editable), or ``None`` without params."""
+        model = config_model(self.op_name, self.config_fields)
+        return model.to_fields_dict() if model is not None else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The translation of some pipelines, before it becomes Dagster objects."""
+
+    pipelines: tuple[Pipeline, ...]
+    graphs: Mapping[str, PipelineGraph]
+    job_names: Mapping[str, str]
+    keys: Mapping[str, dg.AssetKey]
+    units: tuple[UnitPlan, ...]
+    pipeline_inputs: tuple[str, ...]
+
+    @cached_property
+    def producer_of(self) -> dict[str, UnitPlan]:
+        """The unit that produces each value, by flowyml output name."""
+        return {output: unit for unit in self.units for output in unit.outputs}
+
+    def units_of(self, pipeline: Pipeline) -> list[UnitPlan]:
+        return [u for u in self.units if pipeline.name in u.pipelines]
+
+    def run_config(self, pipeline: Pipeline, context: Mapping[str, Any]) -> dict[str, Any]:
+        """Run config giving ``pipeline``'s ops the values of ``context`` (its job's default)."""
+        ops = {}
+        for unit in self.units_of(pipeline):
+            values = run_config_values(unit.config_fields, context)
+            if values:
+                ops[unit.op_name] = {"config": values}
+        return {"ops": ops} if ops else {}
+
+
+def discover_pipelines() -> list[Pipeline]:
+    """One auto-discovering pipeline per name that registered steps are scoped to."""
+    registry = get_step_registry()
+    names = registry.pipeline_names()
+    if not names and len(registry):
+        names = ["default"]
+    return [Pipeline(name, auto_discover=True) for name in names]
+
+
+def make_plan(pipelines: Iterable[Pipeline] | None, translator: FlowymlTranslator) -> Plan:
+    """Plan ``pipelines`` (``None``: discover them); every ambiguity raises here."""
+    chosen = tuple(discover_pipelines() if pipelines is None else pipelines)
+    if not chosen:
+        raise PipelineDefinitionError("no pipelines to translate")
+    graphs = {p.name: p.build() for p in chosen}
+    job_names = unique_names(
+        {p.name: translator.get_job_name(p) for p in chosen}, "pipelines", "job name"
+    )
+    combined = plan_graph("<definitions>", _all_steps(graphs.values()))
+    keys = _asset_keys(combined, translator)
+    op_names = unique_names(
+        {" + ".join(s.name for s in u.steps): translator.get_op_name(u) for u in combined.units},
+        "steps",
+        "op name",
+    )
+    units = []
+    for unit, op_name in zip(combined.units, op_names.values(), strict=True):
+        owners = [p for p in chosen if unit.steps[0].name in graphs[p.name].by_name]
+        _check_unit_not_split(unit, owners, graphs)
+        units.append(_plan_unit(unit, op_name, keys, owners, job_names))
+    return Plan(chosen, graphs, job_names, keys, tuple(units), combined.pipeline_inputs)
+
+
+def unique_names(names: Mapping[str, str], what: str, kind: str) -> dict[str, str]:
+    """``names`` (owner → Dagster name) unchanged, or an error naming both owners of a clash."""
+    owner_of: dict[str, str] = {}
+    for owner, name in names.items():
+        if name in owner_of:
+            raise PipelineDefinitionError(
+                f"{what} '{owner_of[name]}' and '{owner}' would both get the Dagster {kind} "
+                f"'{name}'; rename one of them (or override the translator)"
+            )
+        owner_of[name] = owner
+    return dict(names)
+
+
+def _all_steps(graphs: Iterable[PipelineGraph]) -> list[Step]:
+    steps: dict[str, Step] = {}
+    for graph in graphs:
+        for step in graph.steps:
+            seen = steps.setdefault(step.name, step)
+            if seen is not step and seen.identity != step.identity:
+                raise PipelineDefinitionError(
+                    f"two different steps are named '{step.name}': {seen.identity} and "
+                    f"{step.identity} (in pipeline '{graph.name}')"
+                )
+    return list(steps.values())
+
+
+def _asset_keys(graph: PipelineGraph, translator: FlowymlTranslator) -> dict[str, dg.AssetKey]:
+    """The asset key of every value: step outputs and pipeline inputs, checked for clashes."""
+    keys: dict[str, dg.AssetKey] = {}
+    owner_of: dict[dg.AssetKey, str] = {}
+    for step in graph.steps:
+        for output in step.output_names:
+            key = translator.get_asset_key(step, output)
+            if key in owner_of:
+                raise PipelineDefinitionError(
+                    f"steps '{owner_of[key]}' and '{step.name}' would both produce asset "
+                    f"{key.to_user_string()}; rename an output (or override the translator)"
+                )
+            owner_of[key] = step.name
+            keys[output] = key
+    for name in graph.pipeline_inputs:
+        key = translator.get_input_asset_key(name)
+        if key in owner_of:
+            raise PipelineDefinitionError(
+                f"pipeline input '{name}' would get asset key {key.to_user_string()}, which step "
+                f"'{owner_of[key]}' already produces"
+            )
+        keys[name] = key
+    return keys
+
+
+def _check_unit_not_split(
+    unit: ExecutionUnit, owners: Sequence[Pipeline], graphs: Mapping[str, PipelineGraph]
+) -> None:
+    for pipeline in owners:
+        missing = [s.name for s in unit.steps if s.name not in graphs[pipeline.name].by_name]
+        if missing:
+            raise PipelineDefinitionError(
+                f"execution group '{unit.group}' runs as one op, but pipeline '{pipeline.name}' "
+                f"has only some of its steps (not {missing}); scope all of them the same way"
+            )
+
+
+def _plan_unit(
+    unit: ExecutionUnit,
+    op_name: str,
+    keys: Mapping[str, dg.AssetKey],
+    owners: Sequence[Pipeline],
+    job_names: Mapping[str, str],
+) -> UnitPlan:
+    produced = [o for s in unit.steps for o in s.output_names]
+    external = dict.fromkeys(i for s in unit.steps for i in s.inputs if i not in produced)
+    outputs = unique_names(
+        {o: io_name(keys[o]) for o in produced}, f"op '{op_name}' outputs", "name"
+    )
+    inputs = unique_names({i: io_name(keys[i]) for i in external}, f"op '{op_name}' inputs", "name")
+    return UnitPlan(
+        unit=unit,
+        op_name=op_name,
+        inputs=inputs,
+        outputs=outputs,
+        config_fields=config_fields(unit.steps, [p.context for p in owners]),
+        contexts={job_names[p.name]: p.context.to_dict() for p in owners},
+        default_context=owners[0].context.to_dict() if owners else {},
+        pipelines=tuple(p.name for p in owners),
+    )
+
+
+def io_name(key: dg.AssetKey) -> str:
+    """The Dagster input/output name that carries the value of asset ``key``."""
+    return dagster_name("__".join(key.path))
