@@ -126,7 +126,9 @@ def execute_step(
     key = cache_key_for(step, inputs, params) if cache is not None else None
     if key is not None and cache is not None:
         hit, stored = cache.get(key)
-        if hit:
+        # Decorator arguments are not in the code hash: an entry stored under other output names
+        # (``outputs=`` edited since) would hand downstream steps the wrong names, so it is a miss.
+        if hit and isinstance(stored, Mapping) and set(stored) == set(step.output_names):
             return StepOutcome(
                 StepStatus.SUCCESS,
                 stored,

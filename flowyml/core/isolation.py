@@ -64,6 +64,7 @@ def run_with_deadline(
     deadline = time.monotonic() + timeout
     read_fd, write_fd = os.pipe()
     parent_pid = os.getpid()
+    _flush_std_streams()  # else the child inherits unflushed output and writes it a second time
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which leaves with os._exit
         os.close(read_fd)
@@ -88,6 +89,12 @@ def run_with_deadline(
     return _decode(data, status, step)
 
 
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
 def _child_main(
     target: Callable[[], Any], dumps: Callable[[Any], bytes], fd: int, ppid: int
 ) -> None:
@@ -102,9 +109,7 @@ def _child_main(
             payload = b"E" + _dump_exception(exc)
         _write_all(fd, payload)
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        _flush_std_streams()
         os._exit(0)
 
 

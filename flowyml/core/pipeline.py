@@ -10,7 +10,7 @@ from typing import Any
 from flowyml.core.caching import CacheStore
 from flowyml.core.context import Context
 from flowyml.core.errors import PipelineDefinitionError
-from flowyml.core.graph import PipelineGraph, build_graph, check_values
+from flowyml.core.graph import PipelineGraph, check_values, plan_graph
 from flowyml.core.results import PipelineResult
 from flowyml.core.runner import run_graph
 from flowyml.core.step import Step, get_registered_steps
@@ -79,8 +79,14 @@ class Pipeline:
 
     def build(self) -> PipelineGraph:
         """Validate the pipeline and return its graph; every declaration problem raises here."""
+        graph = self._plan()
+        check_values(self.name, graph.steps, self.context)
+        return graph
+
+    def _plan(self) -> PipelineGraph:
+        """The graph's wiring, without checking params (a run's context may still supply them)."""
         if self._graph is None or self.auto_discover:
-            self._graph = build_graph(self.name, self.steps, self.context)
+            self._graph = plan_graph(self.name, self.steps)
         return self._graph
 
     def run(
@@ -98,7 +104,7 @@ class Pipeline:
         for option in options:
             if option not in _IGNORED_RUN_OPTIONS:
                 raise TypeError(f"Pipeline.run() got an unexpected keyword argument '{option}'")
-        graph = self.build()
+        graph = self._plan()
         run_context = self.context.inherit(**_as_context(self.name, context).to_dict())
         check_values(self.name, graph.steps, run_context)
         store = CacheStore(self.cache_dir) if self.enable_cache else None

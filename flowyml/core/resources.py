@@ -37,8 +37,8 @@ def cpu_millicores(cpu: int | float | str) -> int:
     if isinstance(cpu, bool):
         raise ValueError(f"CPU must be a number or a quantity like '2' or '500m', not {cpu!r}")
     if isinstance(cpu, int | float):
-        if cpu <= 0:
-            raise ValueError(f"CPU must be positive, got {cpu!r}")
+        if not cpu > 0 or cpu == float("inf"):
+            raise ValueError(f"CPU must be a positive finite number, got {cpu!r}")
         return int(Decimal(str(cpu)) * 1000)
     match = _CPU.match(cpu)
     if not match:
@@ -147,6 +147,13 @@ class ResourceRequirements(_Model):
     storage: str | None = None
     gpu: GPUConfig | None = None
     node_affinity: NodeAffinity | None = None
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu_is_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # else pydantic turns True into 1 core
+            raise ValueError(f"CPU must be a number or a quantity like '500m', not {value!r}")
+        return value
 
     @field_validator("cpu")
     @classmethod
