@@ -44,9 +44,20 @@ class UnitPlan:
     pipelines: tuple[str, ...]
 
     def config_schema(self) -> dict[str, dg.Field] | None:
-        """Dagster config fields of the op (Launchpad-editable), or ``None`` without params."""
+        """Dagster config fields of the op (Launchpad-editable), or ``None`` without params.
+
+        Every field is optional *without a default*: Dagster would fill a field the run does not
+        set with its schema default (the function's default), which would then beat the
+        pipeline's context. Unset, the field is absent from ``op_config`` and the step gets the
+        context's value (the job's default run config shows those), else the function's default.
+        """
         model = config_model(self.op_name, self.config_fields)
-        return model.to_fields_dict() if model is not None else None
+        if model is None:
+            return None
+        return {
+            name: dg.Field(field.config_type, is_required=False, description=field.description)
+            for name, field in model.to_fields_dict().items()
+        }
 
 
 @dataclass(frozen=True)

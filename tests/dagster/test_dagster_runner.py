@@ -1,0 +1,100 @@
+"""``flowyml_dagster.run`` returns the plain runner's ``PipelineResult`` for the same pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import dagster_pipelines as pipelines
+import pytest
+
+from flowyml import Pipeline
+from flowyml.core.execution import StepStatus
+from flowyml.core.results import PipelineResult
+from flowyml_dagster import runner
+
+INPUTS = {"parity/numbers": [1, 2, 3, 4]}
+
+
+@dataclass(frozen=True)
+class BothWays:
+    plain: PipelineResult
+    dagster: PipelineResult
+    instance: dg.DagsterInstance
+
+
+@pytest.fixture(scope="module")
+def both_ways(module_instance: dg.DagsterInstance, module_tmp: Path) -> BothWays:
+    """The parity pipeline run by the plain runner and through Dagster, same inputs and context."""
+    plain_work = module_tmp / "plain"
+    dagster_work = module_tmp / "dagster"
+    plain_work.mkdir()
+    dagster_work.mkdir()
+    pipeline = Pipeline(
+        pipelines.PARITY.name,
+        context=pipelines.PARITY.context,
+        steps=pipelines.PARITY.steps,
+        cache_dir=module_tmp / "plain-cache",
+    )
+    plain = pipeline.run(inputs=INPUTS, context={"scale": 10, "workdir": str(plain_work)})
+    through_dagster = runner.run(
+        pipeline,
+        instance=module_instance,
+        inputs=INPUTS,
+        context={"scale": 10, "workdir": str(dagster_work)},
+        cache_dir=str(module_tmp / "dagster-cache"),
+    )
+    return BothWays(plain, through_dagster, module_instance)
+
+
+def summary(result: PipelineResult) -> dict[str, Any]:
+    """What a caller reads from a result, without timings and ids."""
+    return {
+        name: {
+            "status": r.status,
+            "outputs": dict(r.outputs),
+            "retries": r.retries,
+            "cached": r.cached,
+            "success": r.success,
+            "skipped": r.skipped,
+            "error_type": r.error.type if r.error else None,
+        }
+        for name, r in result.step_results.items()
+    }
+
+
+def test_every_step_ends_the_same_way_through_dagster(both_ways: BothWays) -> None:
+    plain = {n: r.status for n, r in both_ways.plain.step_results.items()}
+
+    assert {n: r.status for n, r in both_ways.dagster.step_results.items()} == plain
+    assert set(plain.values()) == set(StepStatus)
+
+
+def test_the_pipelines_outputs_are_the_same_through_dagster(both_ways: BothWays) -> None:
+    assert dict(both_ways.dagster.outputs) == dict(both_ways.plain.outputs)
+    assert both_ways.dagster["parity/total"] == 100
+
+
+def test_step_results_read_the_same_through_dagster(both_ways: BothWays) -> None:
+    assert summary(both_ways.dagster) == summary(both_ways.plain)
+
+
+def test_the_run_as_a_whole_reads_the_same_through_dagster(both_ways: BothWays) -> None:
+    plain, dagster = both_ways.plain, both_ways.dagster
+
+    assert (dagster.pipeline_name, dagster.success, dagster.state, dagster.failed_steps) == (
+        plain.pipeline_name,
+        plain.success,
+        plain.state,
+        plain.failed_steps,
+    )
+
+
+def test_the_dagster_run_is_recorded_on_the_instance(both_ways: BothWays) -> None:
+    record = both_ways.instance.get_run_by_id(both_ways.dagster.run_id)
+
+    assert record is not None
+    assert record.job_name == "parity"
+    assert record.status is dg.DagsterRunStatus.FAILURE
