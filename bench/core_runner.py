@@ -30,11 +30,11 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _table import Row, median_seconds, print_table
 
 import flowyml
 
@@ -47,36 +47,6 @@ TARGET_STEP_OVERHEAD_MS = 1.0
 TARGET_TIMEOUT_EXTRA_MS = 20.0
 TARGET_HASH_MB_S = 500.0
 TARGET_IMPORT_S = 0.3
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the report; ``met`` is ``None`` for rows that are information only."""
-
-    measurement: str
-    value: str
-    target: str = "info"
-    met: bool | None = None
-
-
-def median_seconds(
-    func: Callable[[], Any], *, repeat: int, number: int = 1, warmup: int = 1
-) -> float:
-    """Median over ``repeat`` samples of the time of one call, each sample averaging ``number``.
-
-    ``number > 1`` is for calls too short for one ``perf_counter`` reading to resolve; warm-up
-    calls keep first-call costs (imports, caches filling) out of the steady state measured here.
-    """
-    for _ in range(warmup):
-        func()
-    gc.collect()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        for _ in range(number):
-            func()
-        samples.append((time.perf_counter() - started) / number)
-    return statistics.median(samples)
 
 
 def _increment(x: int) -> int:
@@ -267,15 +237,6 @@ def bench_import() -> list[Row]:
             "import flowyml (s)", f"{cost:.3f}", f"<= {TARGET_IMPORT_S:g}", cost <= TARGET_IMPORT_S
         ),
     ]
-
-
-def print_table(rows: list[Row]) -> None:
-    width = max(len(r.measurement) for r in rows)
-    print(f"{'measurement':<{width}}  {'value':>10}  {'target':>9}  met")
-    print("-" * (width + 30))
-    for r in rows:
-        met = "-" if r.met is None else ("yes" if r.met else "NO")
-        print(f"{r.measurement:<{width}}  {r.value:>10}  {r.target:>9}  {met}")
 
 
 def main() -> int:

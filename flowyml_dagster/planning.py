@@ -107,7 +107,10 @@ def make_plan(pipelines: Iterable[Pipeline] | None, translator: FlowymlTranslato
     job_names = unique_names(
         {p.name: translator.get_job_name(p) for p in chosen}, "pipelines", "job name"
     )
-    combined = plan_graph("<definitions>", _all_steps(graphs.values()))
+    if len(chosen) == 1:
+        combined = graphs[chosen[0].name]
+    else:
+        combined = plan_graph("<definitions>", _all_steps(graphs.values()))
     keys = _asset_keys(combined, translator)
     op_names = unique_names(
         {" + ".join(s.name for s in u.steps): translator.get_op_name(u) for u in combined.units},

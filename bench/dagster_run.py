@@ -1,0 +1,277 @@
+"""Per-step run overhead of a flowyml job on Dagster, against a hand-written Dagster asset job.
+
+Run with ``.venv/bin/python bench/dagster_run.py``. Dagster itself costs milliseconds per step
+(events, IO manager, storage); what flowyml adds on top (its op body, the shared step core, the
+cache resource, output metadata) must stay small next to that. The reference is measured in this
+same process: hand-written ``@dg.asset`` functions of the same graph in an asset job, run the
+same way. Only ratios are judged, so the table means the same on a laptop and on a loaded CI
+runner; the script reports and always exits 0.
+
+Both jobs run with ``execute_in_process`` on the ``in_process_executor``, each run on a fresh
+``DagsterInstance.ephemeral()`` made outside the timed region (so no run sees a bigger event
+log than another), with the console logger at ERROR on both sides (printing DEBUG events would
+time the terminal). The graph is a chain of ``CHAIN_LENGTH`` trivial steps (step i adds 1 to
+step i-1's output), so each step's Dagster work is all there is to measure. The target ratio
+is the median of per-pair ratios of interleaved runs; a further row counts the Python calls of
+one run on each side (cProfile), a number that, unlike time, does not move with machine load.
+
+Rows for information: the same pipeline on the plain flowyml runner (``Pipeline.run``, no
+Dagster at all), and the flowyml job with its cache on, second run, every step a hit.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from _table import Row, median_seconds, print_table
+
+import flowyml
+import flowyml_dagster
+
+CHAIN_LENGTH = 30
+PAIRS = 21  # interleaved repetitions of the two jobs
+CACHED_PAIRS = 11
+TARGET_RATIO = 1.15
+JOB_NAME = "bench_run"
+QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+LAST_KEY = dg.AssetKey(f"v{CHAIN_LENGTH - 1}")
+
+
+def _increment(x: int) -> int:
+    """A step body so cheap that everything a run spends beyond it is the orchestrator's."""
+    return x + 1
+
+
+def _start() -> int:
+    return 0
+
+
+def make_pipeline(*, enable_cache: bool) -> flowyml.Pipeline:
+    """The chain ``v0 -> ... -> v<N-1>`` as flowyml user code makes it; ``v0`` has no input."""
+    flowyml.clear_step_registry()
+    pipeline = flowyml.Pipeline(JOB_NAME, enable_cache=enable_cache)
+    for i in range(CHAIN_LENGTH):
+        made = flowyml.step(
+            name=f"step_{i}",
+            inputs=[f"v{i - 1}"] if i else [],
+            outputs=[f"v{i}"],
+            register=False,
+        )(_increment if i else _start)
+        pipeline.add_step(made)
+    pipeline.build()
+    return pipeline
+
+
+def flowyml_job(pipeline: flowyml.Pipeline, *, cache_dir: Path | None) -> dg.JobDefinition:
+    """The pipeline's job with the in-process executor; ``cache_dir=None`` turns the cache off."""
+    defs = flowyml_dagster.build_definitions(
+        [pipeline],
+        executor=dg.in_process_executor,
+        enable_cache=cache_dir is not None,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
+    )
+    return defs.resolve_job_def(JOB_NAME)
+
+
+def hand_written_job() -> dg.JobDefinition:
+    """What a Dagster user writes for the same chain: same keys, deps, executor."""
+    assets = []
+    for i in range(CHAIN_LENGTH):
+        ins = {"x": dg.AssetIn(key=dg.AssetKey(f"v{i - 1}"))} if i else {}
+        assets.append(dg.asset(key=dg.AssetKey(f"v{i}"), ins=ins)(_increment if i else _start))
+    job = dg.define_asset_job(
+        JOB_NAME, selection=dg.AssetSelection.assets(*(a.key for a in assets))
+    )
+    defs = dg.Definitions(assets=assets, jobs=[job], executor=dg.in_process_executor)
+    return defs.resolve_job_def(JOB_NAME)
+
+
+def timed_run(job: dg.JobDefinition, *, expect_cache: str | None = None) -> float:
+    """Seconds of one ``execute_in_process`` on a fresh ephemeral instance, result checked.
+
+    A failed or short-circuited run would look fast, so the run must succeed with the chain's
+    real value; ``expect_cache`` (``"hit"``/``"miss"``/``"off"``) checks every step's record.
+    """
+    instance = dg.DagsterInstance.ephemeral()
+    gc.collect()
+    started = time.perf_counter()
+    result = job.execute_in_process(instance=instance, run_config=QUIET)
+    seconds = time.perf_counter() - started
+    if not result.success:
+        raise RuntimeError(f"job {job.name} failed")
+    if result.asset_value(LAST_KEY) != CHAIN_LENGTH - 1:
+        raise RuntimeError(f"wrong chain output {result.asset_value(LAST_KEY)!r}")
+    if expect_cache is not None:
+        events = result.get_asset_materialization_events()
+        states = [e.materialization.metadata["flowyml/cache"].value for e in events]
+        if len(states) != CHAIN_LENGTH or set(states) != {expect_cache}:
+            raise RuntimeError(f"expected every step cache={expect_cache}, got {states}")
+    instance.dispose()
+    return seconds
+
+
+def bench_uncached() -> tuple[float, list[Row]]:
+    """The target: both jobs, interleaved and alternating who goes first, after a warm-up.
+
+    The ratio judged is the median of per-pair ratios: the two runs of a pair are adjacent in
+    time, so a slow phase of a shared machine hits both alike instead of skewing one median.
+    """
+    flowyml_side = flowyml_job(make_pipeline(enable_cache=False), cache_dir=None)
+    hand_side = hand_written_job()
+    for _ in range(2):
+        timed_run(flowyml_side, expect_cache="off")
+        timed_run(hand_side)
+    flowyml_s, hand_s = [], []
+    for i in range(PAIRS):
+        if i % 2:
+            hand_s.append(timed_run(hand_side))
+            flowyml_s.append(timed_run(flowyml_side, expect_cache="off"))
+        else:
+            flowyml_s.append(timed_run(flowyml_side, expect_cache="off"))
+            hand_s.append(timed_run(hand_side))
+    flowyml_run, hand_run = statistics.median(flowyml_s), statistics.median(hand_s)
+    ratio = statistics.median(f / h for f, h in zip(flowyml_s, hand_s, strict=True))
+    extra = statistics.median(f - h for f, h in zip(flowyml_s, hand_s, strict=True))
+    calls = call_count(flowyml_side) / call_count(hand_side)
+    n = CHAIN_LENGTH
+    return flowyml_run, [
+        Row(f"hand-written asset job, {n} steps (ms, n={PAIRS})", f"{hand_run * 1e3:.1f}"),
+        Row(f"flowyml job, {n} steps, cache off (ms, n={PAIRS})", f"{flowyml_run * 1e3:.1f}"),
+        Row(
+            "flowyml job / hand-written job (median of pairs)",
+            f"{ratio:.3f}x",
+            f"<= {TARGET_RATIO:g}x",
+            ratio <= TARGET_RATIO,
+        ),
+        Row("hand-written Dagster, per step (ms)", f"{hand_run / n * 1e3:.2f}"),
+        Row("flowyml extra per step over hand-written (ms)", f"{extra / n * 1e3:.3f}"),
+        Row("Python calls per run, flowyml / hand-written", f"{calls:.3f}x"),
+    ]
+
+
+def call_count(job: dg.JobDefinition) -> int:
+    """Python function calls of one run, counted by cProfile.
+
+    Unlike time, the count does not move with the load of the machine, so it backs the timed
+    ratio with a number that is the same on every run of this script.
+    """
+    instance = dg.DagsterInstance.ephemeral()
+    profile = cProfile.Profile()
+    profile.enable()
+    job.execute_in_process(instance=instance, run_config=QUIET)
+    profile.disable()
+    instance.dispose()
+    return pstats.Stats(profile).total_calls  # type: ignore[attr-defined, no-any-return]
+
+
+def bench_plain(flowyml_run: float) -> list[Row]:
+    """Information: the same pipeline without Dagster, and what Dagster costs relative to it."""
+    pipeline = make_pipeline(enable_cache=False)
+
+    def run() -> None:
+        result = pipeline.run()
+        if result.outputs.get(f"v{CHAIN_LENGTH - 1}") != CHAIN_LENGTH - 1:
+            raise RuntimeError("plain run gave the wrong chain output")
+
+    plain = median_seconds(run, repeat=15, number=20, warmup=3)
+    return [
+        Row(f"plain Pipeline.run, same {CHAIN_LENGTH} steps (ms)", f"{plain * 1e3:.3f}"),
+        Row("plain runner, per step (ms)", f"{plain / CHAIN_LENGTH * 1e3:.4f}"),
+        Row("flowyml job on Dagster / plain runner", f"{flowyml_run / plain:.0f}x"),
+    ]
+
+
+def bench_cached(cache_dir: Path) -> list[Row]:
+    """Information: a first run fills the cache, then runs where every step is a hit.
+
+    A hit skips the step function but not Dagster (events, IO manager), so per step it should
+    cost about what an uncached trivial step costs. The hit runs alternate with uncached runs
+    of the same pipeline, and the ratio is the median of those pairs, as for the target.
+    """
+    cached = flowyml_job(make_pipeline(enable_cache=True), cache_dir=cache_dir)
+    uncached = flowyml_job(make_pipeline(enable_cache=False), cache_dir=None)
+    first = timed_run(cached, expect_cache="miss")
+    timed_run(cached, expect_cache="hit")  # warm-up of the hit path
+    hits, misses = [], []
+    for i in range(CACHED_PAIRS):
+        if i % 2:
+            misses.append(timed_run(uncached, expect_cache="off"))
+            hits.append(timed_run(cached, expect_cache="hit"))
+        else:
+            hits.append(timed_run(cached, expect_cache="hit"))
+            misses.append(timed_run(uncached, expect_cache="off"))
+    per_step = statistics.median(hits) / CHAIN_LENGTH * 1e3
+    ratio = statistics.median(h / m for h, m in zip(hits, misses, strict=True))
+    return [
+        Row(
+            "cached flowyml job, first run (miss), per step (ms)",
+            f"{first / CHAIN_LENGTH * 1e3:.2f}",
+        ),
+        Row(f"cached flowyml job, all hits, per step (ms, n={CACHED_PAIRS})", f"{per_step:.2f}"),
+        Row("all-hits run / cache-off run (median of pairs)", f"{ratio:.3f}x"),
+    ]
+
+
+@contextmanager
+def private_dirs() -> Iterator[Path]:
+    """Throw-away ``FLOWYML_CACHE_DIR`` and ``DAGSTER_HOME``; yields the bench cache directory."""
+    names = ("FLOWYML_CACHE_DIR", "DAGSTER_HOME")
+    saved = {n: os.environ.get(n) for n in names}
+    with tempfile.TemporaryDirectory(prefix="flowyml-bench-") as tmp:
+        for name in names:
+            os.environ[name] = os.path.join(tmp, name.lower())
+            os.makedirs(os.environ[name])
+        try:
+            yield Path(tmp, "job-cache")
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def main() -> int:
+    """Run every scenario; an error in one is reported as a row, never as a failing exit."""
+    started = time.perf_counter()
+    rows: list[Row] = []
+    with private_dirs() as cache_dir:
+        flowyml_run = float("nan")
+        try:
+            flowyml_run, uncached_rows = bench_uncached()
+            rows += uncached_rows
+        except Exception as exc:
+            rows.append(Row("uncached runs", f"ERROR: {type(exc).__name__}: {exc}", met=False))
+        scenarios: list[Callable[[], list[Row]]] = [
+            lambda: bench_plain(flowyml_run),
+            lambda: bench_cached(cache_dir),
+        ]
+        for scenario in scenarios:
+            try:
+                rows += scenario()
+            except Exception as exc:
+                rows.append(Row("scenario", f"ERROR: {type(exc).__name__}: {exc}", met=False))
+        flowyml.clear_step_registry()
+    print(
+        f"graph: a chain of {CHAIN_LENGTH} trivial steps; execute_in_process, in_process_executor, "
+        "fresh DagsterInstance.ephemeral() per run, console log level ERROR\n"
+    )
+    print_table(rows)
+    print(f"\ntotal benchmark time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
