@@ -13,7 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowyml.core.caching import CacheStore
-from flowyml.core.errors import MissingPipelineInputError, StepExecutionError
+from flowyml.core.errors import (
+    MissingPipelineInputError,
+    StepExecutionError,
+    StepOutputError,
+)
 from flowyml.core.execution import StepOutcome, StepStatus, execute_step, resolve_params
 from flowyml.core.graph import PipelineGraph
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
@@ -32,9 +36,10 @@ def run_graph(
 ) -> PipelineResult:
     """Run every unit of ``graph`` in order and collect a :class:`PipelineResult`."""
     if missing := [name for name in graph.pipeline_inputs if name not in inputs]:
+        needing = [s.name for s in graph.steps if any(i in missing for i in s.inputs)]
         raise MissingPipelineInputError(
-            f"pipeline '{graph.name}' needs inputs {missing}, which no step produces; pass them "
-            "as run(inputs={...})"
+            f"pipeline '{graph.name}' needs inputs {missing} (for steps {needing}), which no step "
+            "produces; pass them as run(inputs={...})"
         )
     started = time.perf_counter()
     values: dict[str, Any] = {name: inputs[name] for name in graph.pipeline_inputs}
@@ -85,7 +90,9 @@ def _run_with_retries(
         try:
             outcome: StepOutcome = execute_step(step, inputs, params, cache=cache)
         except Exception as exc:
-            if attempt < policy.max_retries:
+            # A return value that does not fit the outputs or cannot be pickled fails the same way
+            # on every attempt: not retried (as on Dagster, where it is a Failure without retries).
+            if attempt < policy.max_retries and not isinstance(exc, StepOutputError):
                 delay = policy.delay_before_retry(attempt + 1)
                 logger.warning(
                     "step '%s' attempt %d/%d failed (%s); retrying in %.2fs",
