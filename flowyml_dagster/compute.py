@@ -55,7 +55,7 @@ def _run(
     step: Step, inputs: Mapping[str, Any], params: Mapping[str, Any], store: Any
 ) -> StepOutcome:
     try:
-        return execute_step(step, inputs, params, cache=store)
+        return execute_step(step, inputs, params, cache=store, require_picklable=True)
     except StepTimeoutError as exc:
         raise dg.Failure(
             description=str(exc),

@@ -14,6 +14,8 @@ from functools import cached_property
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.tags import PRIORITY_TAG
+from pydantic import ValidationError
 
 from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.graph import ExecutionUnit, PipelineGraph, plan_graph
@@ -121,7 +123,10 @@ def make_plan(pipelines: Iterable[Pipeline] | None, translator: FlowymlTranslato
     for unit, op_name in zip(combined.units, op_names.values(), strict=True):
         owners = [p for p in chosen if unit.steps[0].name in graphs[p.name].by_name]
         _check_unit_not_split(unit, owners, graphs)
-        units.append(_plan_unit(unit, op_name, keys, owners, job_names))
+        _check_priority(unit, translator)
+        planned = _plan_unit(unit, op_name, keys, owners, job_names)
+        _check_context_values(planned, owners)
+        units.append(planned)
     return Plan(chosen, graphs, job_names, keys, tuple(units), combined.pipeline_inputs)
 
 
@@ -186,6 +191,44 @@ def _check_unit_not_split(
                 f"execution group '{unit.group}' runs as one op, but pipeline '{pipeline.name}' "
                 f"has only some of its steps (not {missing}); scope all of them the same way"
             )
+
+
+def _check_priority(unit: ExecutionUnit, translator: FlowymlTranslator) -> None:
+    """Dagster's executor parses ``dagster/priority`` as an int when the run starts: check now."""
+    priority = translator.get_op_tags(unit).get(PRIORITY_TAG)
+    if priority is None:
+        return
+    try:
+        int(priority)
+    except (TypeError, ValueError):
+        steps = [s.name for s in unit.steps if PRIORITY_TAG in s.tags] or [unit.steps[0].name]
+        raise PipelineDefinitionError(
+            f"step '{steps[0]}': tags['{PRIORITY_TAG}'] must be an integer, got {priority!r}"
+        ) from None
+
+
+def _check_context_values(unit: UnitPlan, owners: Sequence[Pipeline]) -> None:
+    """Each pipeline's context values fit the op's config types (else the run would not start)."""
+    model = config_model(unit.op_name, unit.config_fields)
+    if model is None:
+        return
+    for pipeline in owners:
+        values = run_config_values(unit.config_fields, pipeline.context)
+        try:
+            model.model_validate(values, strict=True)
+        except ValidationError as exc:
+            wrong = [e for e in exc.errors() if e["type"] != "missing" and e["loc"]]
+            if not wrong:
+                continue
+            name = str(wrong[0]["loc"][0])
+            step = next(
+                (s.name for s in unit.unit.steps if name in (*s.param_names, *s.condition_names)),
+                unit.unit.steps[0].name,
+            )
+            raise PipelineDefinitionError(
+                f"pipeline '{pipeline.name}': step '{step}': param '{name}': context value "
+                f"{values.get(name)!r} does not fit its type ({wrong[0]['msg']})"
+            ) from None
 
 
 def _plan_unit(

@@ -8,6 +8,7 @@ the run, its events and the asset values, visible in the UI of that instance.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -15,9 +16,9 @@ from typing import Any
 import dagster as dg
 
 from flowyml.core.context import Context
-from flowyml.core.errors import MissingPipelineInputError, PipelineDefinitionError
+from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.execution import StepStatus
-from flowyml.core.graph import PipelineGraph, check_values
+from flowyml.core.graph import PipelineGraph, check_inputs, check_values
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml_dagster.definitions import translate
@@ -46,11 +47,7 @@ def run(
     translator = translator or FlowymlTranslator()
     graph = pipeline.build()
     inputs = dict(inputs or {})
-    if missing := [name for name in graph.pipeline_inputs if name not in inputs]:
-        raise MissingPipelineInputError(
-            f"pipeline '{pipeline.name}' needs inputs {missing}, which no step produces; pass "
-            "them as run(inputs={...})"
-        )
+    check_inputs(graph, inputs)
     run_context = pipeline.context.inherit(**dict(context or {}))
     check_values(pipeline.name, graph.steps, run_context)
     translation = translate([pipeline], translator=translator)
@@ -76,10 +73,10 @@ def run(
 
 
 def _default_instance() -> dg.DagsterInstance:
-    try:
+    """``$DAGSTER_HOME``'s instance, so the run shows in its UI; else an ephemeral one."""
+    if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
-    except dg.DagsterInvariantViolationError:
-        return dg.DagsterInstance.ephemeral()
+    return dg.DagsterInstance.ephemeral()
 
 
 def _check_overridable(pipeline: Pipeline, plan: Plan, overrides: Mapping[str, Any]) -> None:

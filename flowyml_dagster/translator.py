@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster._utils.tags import is_valid_strict_tag_value, is_valid_tag_key
 
+from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.graph import ExecutionUnit
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.resources import ResourceRequirements
@@ -39,7 +40,9 @@ class FlowymlTranslator:
         """``"data/train"`` → ``AssetKey(["data", "train"])``; a step's own name when no outputs."""
         path = key_path(output_name)
         if not path:
-            raise ValueError(f"step '{step.name}': output '{output_name}' has no name segments")
+            raise PipelineDefinitionError(
+                f"step '{step.name}': outputs: '{output_name}' has no segments for an asset key"
+            )
         return dg.AssetKey(path)
 
     def get_input_asset_key(self, input_name: str) -> dg.AssetKey:

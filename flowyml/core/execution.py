@@ -114,11 +114,14 @@ def execute_step(
     params: Mapping[str, Any],
     *,
     cache: CacheStore | None = None,
+    require_picklable: bool = False,
 ) -> StepOutcome:
     """Run one attempt of ``step``; raise whatever the attempt raised.
 
     ``inputs`` are the values of the step's declared inputs by name; ``params`` come from
     :func:`resolve_params`. A cache hit returns the stored outputs without calling the function.
+    With ``require_picklable`` (values leave the process, as on Dagster), an output that cannot be
+    pickled raises ``StepOutputError`` naming it; otherwise it is only left out of the cache.
     """
     started = time.perf_counter()
     if not condition_holds(step, inputs, params):
@@ -147,17 +150,19 @@ def execute_step(
         )
     else:
         outputs = call()
-    if key is not None and cache is not None:
-        _store(cache, step, key, outputs)
+    caching = key is not None and cache is not None
+    # A timeout step's outputs already crossed a pipe as a pickle; otherwise one pickle serves
+    # both the cache entry and the check.
+    if caching or (require_picklable and step.timeout is None):
+        try:
+            payload = pickle_outputs(step.name, outputs)
+        except StepOutputError as exc:
+            if require_picklable:
+                raise
+            logger.warning("%s; the result is not cached", exc)
+        else:
+            if key is not None and cache is not None:
+                cache.put(key, payload)
     return StepOutcome(
         StepStatus.SUCCESS, outputs, cache_key=key, duration_seconds=time.perf_counter() - started
     )
-
-
-def _store(cache: CacheStore, step: Step, key: str, outputs: Mapping[str, Any]) -> None:
-    try:
-        payload = pickle_outputs(step.name, outputs)
-    except StepOutputError as exc:
-        logger.warning("%s; the result is not cached", exc)
-        return
-    cache.put(key, payload)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from flowyml.core.errors import PipelineDefinitionError
+from flowyml.core.errors import MissingPipelineInputError, PipelineDefinitionError
 from flowyml.core.resources import ResourceRequirements
 from flowyml.core.step import Step
 
@@ -110,6 +110,16 @@ def check_values(pipeline: str, steps: Iterable[Step], context: Mapping[str, Any
                     f"pipeline '{pipeline}': step '{step.name}': condition asks for {missing}, "
                     "which are neither inputs nor params of the step nor context parameters"
                 )
+
+
+def check_inputs(graph: PipelineGraph, inputs: Mapping[str, Any]) -> None:
+    """Every pipeline input has a value, else an error naming the inputs and the steps in need."""
+    if missing := [name for name in graph.pipeline_inputs if name not in inputs]:
+        needing = [s.name for s in graph.steps if any(i in missing for i in s.inputs)]
+        raise MissingPipelineInputError(
+            f"pipeline '{graph.name}' needs inputs {missing} (for steps {needing}), which no step "
+            "produces; pass them as run(inputs={...})"
+        )
 
 
 def _unique_steps(pipeline: str, steps: Sequence[Step]) -> list[Step]:

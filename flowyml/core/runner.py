@@ -13,13 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowyml.core.caching import CacheStore
-from flowyml.core.errors import (
-    MissingPipelineInputError,
-    StepExecutionError,
-    StepOutputError,
-)
+from flowyml.core.errors import StepExecutionError, StepOutputError
 from flowyml.core.execution import StepOutcome, StepStatus, execute_step, resolve_params
-from flowyml.core.graph import PipelineGraph
+from flowyml.core.graph import PipelineGraph, check_inputs
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml.core.step import Step
 
@@ -35,12 +31,7 @@ def run_graph(
     run_id: str | None = None,
 ) -> PipelineResult:
     """Run every unit of ``graph`` in order and collect a :class:`PipelineResult`."""
-    if missing := [name for name in graph.pipeline_inputs if name not in inputs]:
-        needing = [s.name for s in graph.steps if any(i in missing for i in s.inputs)]
-        raise MissingPipelineInputError(
-            f"pipeline '{graph.name}' needs inputs {missing} (for steps {needing}), which no step "
-            "produces; pass them as run(inputs={...})"
-        )
+    check_inputs(graph, inputs)
     started = time.perf_counter()
     values: dict[str, Any] = {name: inputs[name] for name in graph.pipeline_inputs}
     results: dict[str, StepResult] = {}

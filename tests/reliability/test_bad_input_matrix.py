@@ -326,9 +326,6 @@ def run_with_context_factor(pipeline: Pipeline) -> Any:
     return pipeline.run(context={"factor": 2})
 
 
-DAGSTER_BUG = "flowyml_dagster accepts it at build_definitions; the run fails later"
-
-
 def case(
     case_id: str,
     declare: Declare,
@@ -336,15 +333,9 @@ def case(
     contains: tuple[str, ...],
     when: Stage,
     trigger: Callable[[Pipeline], Any] = Pipeline.build,
-    xfail: str | None = None,
 ) -> Any:
-    """One row of the matrix as a pytest param (an ``xfail`` row names the known bug)."""
-    marks = (
-        [pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=xfail)]
-        if xfail
-        else []
-    )
-    return pytest.param(BadInput(declare, error, contains, when, trigger), id=case_id, marks=marks)
+    """One row of the matrix as a pytest param."""
+    return pytest.param(BadInput(declare, error, contains, when, trigger), id=case_id)
 
 
 STEP = "fit_weights"
@@ -445,11 +436,9 @@ CASES = [
     case("group-split-between-pipelines", group_split_between_pipelines, PDE,
          ("prep", "beta", "group_second"), DEFS),
     case("context-value-of-the-wrong-type", context_value_of_the_wrong_type, PDE,
-         (STEP, "learning_rate"), DEFS,
-         xfail=f"{DAGSTER_BUG}: the job's default run config is invalid for its config schema"),
+         (STEP, "learning_rate"), DEFS),
     case("priority-tag-not-a-number", priority_tag_not_a_number, PDE,
-         (STEP, "dagster/priority"), DEFS,
-         xfail=f"{DAGSTER_BUG}: the multiprocess executor raises int('high') before any step"),
+         (STEP, "dagster/priority"), DEFS),
 ]  # fmt: skip
 
 

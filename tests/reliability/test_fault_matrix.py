@@ -395,19 +395,6 @@ def test_other_steps_outputs_survive_a_crashed_step(
 
 # --- a step returns something that cannot be pickled --------------------------------------------
 
-NAMED_BY_IO_MANAGER = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="flowyml_dagster/compute.py yields the value without checking it can be pickled: "
-    "Dagster's IO manager fails instead, naming only its own output name (or none)",
-)
-RETRIED_BY_IO_MANAGER = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="flowyml_dagster/compute.py: Dagster's IO manager fails on the value with a "
-    "TypeError, which Dagster's RetryPolicy retries (the timeout path does not)",
-)
-
 
 @pytest.fixture(scope="module")
 def unpicklable_plain(module_tmp: Path, module_instance: dg.DagsterInstance) -> Observed:
@@ -436,10 +423,8 @@ def unpicklable(request: pytest.FixtureRequest, runner: str) -> Observed:
     ("runner", "name"),
     [
         *UNPICKLABLE_TIMEOUT_CASES,
-        pytest.param("dagster", "unpicklable_lock", id="dagster-lock", marks=NAMED_BY_IO_MANAGER),
-        pytest.param(
-            "dagster", "unpicklable_lambda", id="dagster-lambda", marks=NAMED_BY_IO_MANAGER
-        ),
+        pytest.param("dagster", "unpicklable_lock", id="dagster-lock"),
+        pytest.param("dagster", "unpicklable_lambda", id="dagster-lambda"),
     ],
 )
 def test_an_unpicklable_output_fails_naming_the_step_and_the_output(
@@ -460,7 +445,7 @@ def test_an_unpicklable_output_fails_naming_the_step_and_the_output(
     ("runner", "name"),
     [
         *UNPICKLABLE_TIMEOUT_CASES,
-        pytest.param("dagster", "unpicklable_lock", id="dagster-lock", marks=RETRIED_BY_IO_MANAGER),
+        pytest.param("dagster", "unpicklable_lock", id="dagster-lock"),
         pytest.param("dagster", "unpicklable_lambda", id="dagster-lambda"),
     ],
 )
