@@ -1,8 +1,8 @@
 """Cost of turning a flowyml pipeline into Dagster definitions, against hand-written Dagster.
 
-Run with ``.venv/bin/python bench/dagster_build.py`` (``--deep-chain`` adds the slow flowyml
-2000-step chain). A Dagster code location pays this on every load (``dagster dev``, each run's
-worker process), so it must stay close to what the same graph costs written directly in Dagster.
+Run with ``.venv/bin/python bench/dagster_build.py``. A Dagster code location pays this on every
+load (``dagster dev``, each run's worker process), so it must stay close to what the same graph
+costs written directly in Dagster.
 The reference is measured in this same process: hand-written ``@dg.asset`` functions with the
 same asset keys and dependencies, an asset job with the same selection, resolved the same way.
 Only the ratio is judged, so the table means the same on a laptop and on a loaded CI runner; the
@@ -31,7 +31,6 @@ first); the 5000-step size repeats only while its time budget lasts, and says ho
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import statistics
@@ -253,7 +252,7 @@ def _attempt(label: str, build: Callable[[], Any]) -> tuple[Row, float | None]:
     return Row(f"{label} (s, n=1)", f"{seconds:.3f}"), seconds
 
 
-def bench_chains(deep_chain: bool) -> list[Row]:
+def bench_chains() -> list[Row]:
     """Pure chains, once each: a chain Dagster can resolve, and one past its recursion limit."""
     rows: list[Row] = []
     nodes = chain_graph(CHAIN_WORKS)
@@ -279,15 +278,10 @@ def bench_chains(deep_chain: bool) -> list[Row]:
             lambda: build_hand_written(nodes, funcs),
         )[0]
     )
-    if deep_chain:
-        pipeline = make_pipeline(nodes)
-        rows.append(
-            _attempt(
-                f"chain {CHAIN_FAILS}: flowyml build+resolve", lambda: build_flowyml(pipeline)
-            )[0]
-        )
-    else:
-        rows.append(Row(f"chain {CHAIN_FAILS}: flowyml (slow; --deep-chain runs it)", "skipped"))
+    pipeline = make_pipeline(nodes)
+    rows.append(
+        _attempt(f"chain {CHAIN_FAILS}: flowyml build+resolve", lambda: build_flowyml(pipeline))[0]
+    )
     return rows
 
 
@@ -312,20 +306,13 @@ def private_dirs() -> Iterator[None]:
 
 def main() -> int:
     """Every size, then the chains; an error in one scenario is a row, never a failing exit."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--deep-chain",
-        action="store_true",
-        help=f"also build the {CHAIN_FAILS}-step chain with flowyml (minutes)",
-    )
-    args = parser.parse_args()
     started = time.perf_counter()
     rows: list[Row] = []
     with private_dirs():
         sample_pair(wide_graph(100), flowyml_first=True, check=False)  # warm-up: first calls
         scenarios: list[Callable[[], list[Row]]] = [
             *(lambda size=size: bench_size(size) for size in SIZES),
-            lambda: bench_chains(args.deep_chain),
+            bench_chains,
         ]
         for scenario in scenarios:
             try:
