@@ -1,0 +1,91 @@
+"""Runs of the training job launched through ``dagster dev``'s GraphQL API.
+
+The instance has Dagster's default (queued) run coordinator, so a launched run waits in the queue
+until the daemon dequeues it; the job's executor runs every op in a process of its own. The
+promotion step's condition reads ``min_accuracy`` from the op's run config, as a user would set it
+in the Launchpad.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from e2e_support import Deployment, RunEvents, run_to_completion
+
+TRAINING_OPS = {"load_digits", "preprocessing", "train", "evaluate", "promote", "report"}
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _with_min_accuracy(run_config: dict[str, Any], min_accuracy: float) -> dict[str, Any]:
+    """``run_config`` plus the promote op's threshold (the rest keeps the job's defaults)."""
+    return {**run_config, "ops": {"promote": {"config": {"min_accuracy": min_accuracy}}}}
+
+
+def _succeeded(status: str, events: RunEvents) -> None:
+    assert status == "SUCCESS", events.failure_summary()
+
+
+def test_training_run_succeeds_through_the_queue_and_multiprocess_executor(
+    examples_dev: Deployment, fresh_cache: dict[str, Any]
+) -> None:
+    _, status, events = run_to_completion(examples_dev.client, "training", run_config=fresh_cache)
+
+    _succeeded(status, events)
+    kinds = [e["eventType"] for e in events.events if e.get("eventType")]
+    assert "RUN_ENQUEUED" in kinds  # queued, so only the daemon can have started it
+    assert any("using multiprocess executor" in m for m in events.messages())
+    run_worker = set(events.process_ids("Started process for run"))
+    step_processes = set(events.process_ids("Capturing logs for process"))
+    assert len(run_worker) == 1
+    assert len(step_processes) == len(TRAINING_OPS)  # one process per op ...
+    assert not step_processes & run_worker  # ... none of them the run worker
+    succeeded = {e["stepKey"] for e in events.events if e.get("eventType") == "STEP_SUCCESS"}
+    assert succeeded == TRAINING_OPS
+
+
+def test_promotion_is_skipped_when_accuracy_is_below_threshold(
+    examples_dev: Deployment, fresh_cache: dict[str, Any]
+) -> None:
+    threshold = 0.999
+    _, status, events = run_to_completion(
+        examples_dev.client, "training", run_config=_with_min_accuracy(fresh_cache, threshold)
+    )
+
+    _succeeded(status, events)
+    materialized = events.materializations()
+    assert materialized["metrics/evaluation"]["accuracy"] < threshold
+    assert "model/promoted" not in materialized
+    assert "report/training" in materialized  # the rest of the pipeline still ran
+    assert "step 'promote' skipped: its condition is false" in events.messages("promote")
+
+
+def test_promotion_materializes_when_accuracy_meets_threshold(
+    examples_dev: Deployment, fresh_cache: dict[str, Any]
+) -> None:
+    threshold = 0.5
+    _, status, events = run_to_completion(
+        examples_dev.client, "training", run_config=_with_min_accuracy(fresh_cache, threshold)
+    )
+
+    _succeeded(status, events)
+    materialized = events.materializations()
+    assert "model/promoted" in materialized
+    promoted_accuracy = materialized["model/promoted"]["accuracy"]
+    assert promoted_accuracy == materialized["metrics/evaluation"]["accuracy"]
+    assert promoted_accuracy >= threshold
+
+
+def test_batch_scoring_uses_the_model_a_training_run_materialized(
+    examples_dev: Deployment, fresh_cache: dict[str, Any]
+) -> None:
+    client = examples_dev.client
+    _, trained, training_events = run_to_completion(client, "training", run_config=fresh_cache)
+    _succeeded(trained, training_events)
+
+    _, status, events = run_to_completion(client, "batch_scoring", run_config=fresh_cache)
+
+    _succeeded(status, events)
+    predictions = events.materializations()["predictions/batch"]
+    assert predictions["rows"] == 1797  # one prediction per image of the digits data set
