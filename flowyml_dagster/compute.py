@@ -43,12 +43,29 @@ def make_compute_fn(
             outcome = _run(step, inputs, resolve_params(step, params_source), store)
             if outcome.status is StepStatus.SKIPPED:
                 context.log.info(f"step '{step.name}' skipped: its condition is false")
+                _observe_skip(context, plan, step)
                 continue
             values.update(outcome.outputs)
             for name, value in outcome.outputs.items():
                 yield _output(plan, translator, step, outcome, name, value)
 
     return compute
+
+
+def _observe_skip(context: dg.OpExecutionContext, plan: UnitPlan, step: Step) -> None:
+    """Record on each of the step's assets that it was skipped, so the UI shows why it is missing.
+
+    Dagster itself records nothing for an optional output that is not produced.
+    """
+    if not context.has_assets_def:
+        return
+    for output in step.output_names:
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key_for_output(plan.outputs[output]),
+                metadata={"flowyml/skipped": f"condition of step '{step.name}' is false"},
+            )
+        )
 
 
 def _run(

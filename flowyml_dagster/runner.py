@@ -39,7 +39,9 @@ def run(
 ) -> PipelineResult:
     """Run ``pipeline`` as a Dagster job in this process and return its ``PipelineResult``.
 
-    ``instance`` defaults to ``$DAGSTER_HOME``'s instance, or an ephemeral one. ``context``
+    ``instance`` defaults to ``$DAGSTER_HOME``'s instance, or an ephemeral one; ``cache_dir`` to
+    the pipeline's, then flowyml's default. Steps run in this process (Dagster's in-process
+    executor); for a process per step, launch the job of a code location instead. ``context``
     overrides the pipeline's context for this run, through the job's run config. A missing
     pipeline input raises before anything is launched. ``log_level`` is the console's: the
     event log keeps everything whatever it is.
@@ -52,8 +54,11 @@ def run(
     check_values(pipeline.name, graph.steps, run_context)
     translation = translate([pipeline], translator=translator)
     plan = translation.plan
+    chosen_cache_dir = cache_dir or pipeline.cache_dir
     defs = translation.to_definitions(
-        cache_dir=cache_dir, enable_cache=pipeline.enable_cache, executor=dg.in_process_executor
+        cache_dir=str(chosen_cache_dir) if chosen_cache_dir else None,
+        enable_cache=pipeline.enable_cache,
+        executor=dg.in_process_executor,
     )
     job = defs.resolve_job_def(plan.job_names[pipeline.name])
     _check_overridable(pipeline, plan, dict(context or {}))

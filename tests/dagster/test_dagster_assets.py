@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import dagster_pipelines as pipelines
 import pytest
-from dagster_support import Run, execute, run_config
+from run_support import Run, execute, run_config
 
 from flowyml import Pipeline
 

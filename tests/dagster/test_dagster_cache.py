@@ -9,7 +9,7 @@ import dagster as dg
 import dagster_pipelines as pipelines
 import pytest
 from dagster._core.definitions.data_version import extract_data_version_from_entry
-from dagster_support import Run, execute, lines, metadata_values, run_config
+from run_support import Run, execute, lines, metadata_values, run_config
 
 KEYS = (dg.AssetKey(["cached", "base"]), dg.AssetKey(["cached", "doubled"]))
 DATA_VERSION_TAG = "dagster/data_version"

@@ -8,7 +8,7 @@ import dagster as dg
 import dagster_pipelines as pipelines
 import pytest
 from dagster import DagsterEventType
-from dagster_support import Run, execute, lines, run_config
+from run_support import Run, execute, lines, run_config
 
 GATE = dg.AssetKey(["gate", "value"])
 INDEPENDENT = dg.AssetKey(["gate", "independent"])
@@ -62,3 +62,11 @@ def test_the_condition_reads_the_run_config_so_a_true_value_runs_every_step(
     assert len(run.materializations()) == 4
     defs = pipelines.definitions(pipelines.CONDITIONAL)
     assert defs.load_asset_value(["gate", "last"], instance=instance) == 3
+
+
+def test_a_skipped_step_records_why_on_its_asset(gate_closed: Run) -> None:
+    observations = gate_closed.events(DagsterEventType.ASSET_OBSERVATION)
+
+    assert [o.asset_observation_data.asset_observation.asset_key for o in observations] == [GATE]
+    metadata = observations[0].asset_observation_data.asset_observation.metadata
+    assert metadata["flowyml/skipped"].value == "condition of step 'gated' is false"

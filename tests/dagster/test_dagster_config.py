@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import dagster_pipelines as pipelines
 import pytest
-from dagster_support import CACHE_RESOURCE, execute, run_config
+from run_support import CACHE_RESOURCE, execute, run_config
 
 SETTINGS = dg.AssetKey(["settings", "used"])
 

@@ -8,7 +8,7 @@ import dagster as dg
 import dagster_pipelines as pipelines
 import pytest
 from dagster import DagsterEventType
-from dagster_support import Run, execute, lines, run_config
+from run_support import Run, execute, lines, run_config
 
 GROUP_KEYS = {dg.AssetKey(["prep", name]) for name in ("a", "b", "c")}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import dagster_pipelines as pipelines
-from dagster_support import execute, run_config
+from run_support import execute, run_config
 
 SHARED = dg.AssetKey(["shared", "base"])
 

@@ -18,8 +18,8 @@ from dagster_k8s.job import (
     construct_dagster_k8s_job,
     get_user_defined_k8s_config,
 )
-from dagster_support import execute, lines, run_config
 from kubernetes.client import V1Job
+from run_support import execute, lines, run_config
 
 
 def rendered_job(op_name: str) -> V1Job:

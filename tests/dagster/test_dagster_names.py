@@ -10,7 +10,7 @@ import dagster as dg
 import dagster_pipelines as pipelines
 import pytest
 from dagster import DagsterEventType
-from dagster_support import execute, run_config
+from run_support import execute, run_config
 
 from flowyml import Pipeline, PipelineDefinitionError, step
 from flowyml_dagster import build_definitions

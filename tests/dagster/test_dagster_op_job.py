@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import op_jobs
 from dagster import DagsterEventType
-from dagster_support import execute, lines, run_config
+from run_support import execute, lines, run_config
 
 HERE = Path(__file__).parent
 

@@ -9,7 +9,7 @@ import dagster_pipelines as pipelines
 import pytest
 from dagster import DagsterEventType
 from dagster._core.execution.stats import StepEventStatus
-from dagster_support import Run, execute, lines, run_config
+from run_support import Run, execute, lines, run_config
 
 from flowyml import Pipeline, RetryPolicy, step
 from flowyml_dagster import build_definitions

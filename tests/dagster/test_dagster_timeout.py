@@ -14,7 +14,7 @@ import dagster_pipelines as pipelines
 import pytest
 from dagster import DagsterEventType
 from dagster._core.execution.stats import StepEventStatus
-from dagster_support import Run, execute, lines, run_config, wait_until_gone
+from run_support import Run, execute, lines, run_config, survivors
 
 # Far below the five minutes the step sleeps, far above a killed attempt (2 s + 2 s of grace).
 ATTEMPT_BOUND_SECONDS = 30
@@ -74,9 +74,9 @@ def test_a_timed_out_step_is_retried_per_its_policy(timed_out: TimedOutRun) -> N
 
 
 def test_a_timed_out_step_leaves_no_process_behind(timed_out: TimedOutRun) -> None:
-    assert wait_until_gone(timed_out.step_pids) == []
+    assert survivors(timed_out.step_pids, timeout=20.0) == []
 
 
 def test_processes_a_timed_out_step_started_are_killed_with_it(timed_out: TimedOutRun) -> None:
     assert len(timed_out.helper_pids) == 2
-    assert wait_until_gone(timed_out.helper_pids) == []
+    assert survivors(timed_out.helper_pids, timeout=20.0) == []

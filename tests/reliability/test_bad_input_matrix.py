@@ -20,7 +20,7 @@ from typing import Any, Literal
 import dagster as dg
 import fault_pipelines as fp
 import pytest
-from reliability_support import execute, run_config
+from run_support import execute, run_config
 
 from flowyml import (
     MissingPipelineInputError,

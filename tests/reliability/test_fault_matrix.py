@@ -27,16 +27,8 @@ import dagster as dg
 import fault_pipelines as fp
 import pytest
 from dagster import DagsterEventType
-from reliability_support import (
-    Run,
-    execute,
-    lines,
-    pids_in,
-    run_config,
-    start_python,
-    survivors,
-    wait_until,
-)
+from reliability_support import lines, pids_in, start_python
+from run_support import Run, execute, run_config, survivors, wait_until
 
 from flowyml import CacheStore, Pipeline, StepStatus
 from flowyml.core.caching import _MAGIC

@@ -20,7 +20,8 @@ import fault_pipelines as fp
 import pytest
 from dagster._serdes import serialize_value
 from pydantic import SecretStr
-from reliability_support import Run, execute, lines, run_config
+from reliability_support import lines
+from run_support import Run, execute, run_config
 
 from flowyml import CacheStore, Pipeline
 from flowyml.core.caching import _MAGIC
