@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,8 +17,14 @@ def test_the_readme_quick_start_runs(tmp_path: Path) -> None:
     script = tmp_path / "quick_start.py"
     script.write_text(block.group(1) + "\nassert result.success\n")
 
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # as on a fresh machine
     done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
