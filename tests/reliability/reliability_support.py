@@ -28,10 +28,11 @@ def pids_in(path: Path) -> list[int]:
 
 
 def python_env(**extra: str) -> dict[str, str]:
-    """The environment of a child Python that imports this checkout and this directory."""
+    """The environment of a child Python that imports this checkout, this directory and the
+    shared test support in ``tests/``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), str(HERE), env.get("PYTHONPATH")) if p
+        p for p in (str(REPO_ROOT), str(HERE), str(HERE.parent), env.get("PYTHONPATH")) if p
     )
     env.update(extra)
     return env

@@ -608,7 +608,7 @@ def terminated_dagster(
         f"""
         import dagster as dg
         import fault_pipelines as fp
-        import reliability_support as rs
+        import run_support as rs
 
         instance = dg.DagsterInstance.from_config({home!r})
         config = rs.run_config(
@@ -813,7 +813,7 @@ DAGSTER_CONCURRENT_RUN = """
     import hashlib, json
     import dagster as dg
     import fault_pipelines as fp
-    import reliability_support as rs
+    import run_support as rs
 
     instance = dg.DagsterInstance.from_config({home!r})
     config = rs.run_config(fp.concurrent_job(), cache_dir={cache_dir!r}, workdir={workdir!r})
