@@ -27,15 +27,10 @@ _SCALARS = (bool, int, float, str)
 
 @dataclass(frozen=True)
 class ConfigField:
-    """One param of a unit: its name, config type, and function default (if it has one)."""
+    """One param of a unit: its name and the type its run-config value must have."""
 
     name: str
     annotation: Any
-    default: Any = inspect.Parameter.empty
-
-    @property
-    def required(self) -> bool:
-        return self.default is inspect.Parameter.empty
 
 
 def is_json_value(value: Any) -> bool:
@@ -67,16 +62,17 @@ def config_fields(
     """The run-config fields of a unit: its steps' params and condition context names.
 
     A name appears once (the first step that takes it decides its type). Names whose value in any
-    pipeline context, or whose default, is not JSON are left out: they stay hidden.
+    pipeline context is not JSON are left out: they stay hidden.
     """
     contexts = list(contexts)
     fields: dict[str, ConfigField] = {}
     for step in steps:
         for spec in step.signature.params:
-            if spec.name in fields or not _travels(spec.name, spec.default, contexts):
+            if spec.name in fields or any(
+                spec.name in c and not is_json_value(c[spec.name]) for c in contexts
+            ):
                 continue
-            annotation = _config_type(_hashable(spec.annotation))
-            fields[spec.name] = ConfigField(spec.name, annotation, _json_default(spec.default))
+            fields[spec.name] = ConfigField(spec.name, _config_type(_hashable(spec.annotation)))
         for name in step.condition_names:
             values = [c[name] for c in contexts if name in c]
             if name in fields or not values or not all(is_json_value(v) for v in values):
@@ -84,16 +80,6 @@ def config_fields(
             kind = type(values[0])
             fields[name] = ConfigField(name, kind if kind in _SCALARS else Any)
     return tuple(fields.values())
-
-
-def _travels(name: str, default: Any, contexts: list[Mapping[str, Any]]) -> bool:
-    if any(name in c and not is_json_value(c[name]) for c in contexts):
-        return False
-    return default is inspect.Parameter.empty or default is None or is_json_value(default)
-
-
-def _json_default(default: Any) -> Any:
-    return default if default is inspect.Parameter.empty or is_json_value(default) else None
 
 
 def _hashable(annotation: Any) -> Any:
@@ -105,19 +91,28 @@ def _hashable(annotation: Any) -> Any:
 
 
 def config_model(name: str, fields: tuple[ConfigField, ...]) -> type[dg.Config] | None:
-    """A ``dagster.Config`` subclass named after the unit, or ``None`` when it has no fields."""
+    """A ``dagster.Config`` subclass with every field, or ``None`` when there are none."""
     if not fields:
         return None
-    definitions: dict[str, Any] = {}
-    for field in fields:
-        if field.required:
-            definitions[field.name] = (field.annotation, ...)
-        else:
-            annotation = field.annotation if field.default is not None else field.annotation | None
-            if annotation is Any or field.annotation is Any:
-                annotation = Any
-            definitions[field.name] = (annotation, field.default)
+    definitions: dict[str, Any] = {field.name: (field.annotation, ...) for field in fields}
     return pydantic.create_model(f"{name}_config", __base__=dg.Config, **definitions)
+
+
+def config_schema(name: str, fields: tuple[ConfigField, ...]) -> dict[str, dg.Field] | None:
+    """The op's Dagster config fields (typed, Launchpad-editable), or ``None`` without params.
+
+    Every field is optional *without a default*: a default in the schema would be filled in for a
+    field the run does not set and beat the pipeline's context. Unset, a field is absent from
+    ``op_config`` and the step gets the context's value (which the job's default run config
+    shows), else the function's own default.
+    """
+    model = config_model(name, fields)
+    if model is None:
+        return None
+    return {
+        field_name: dg.Field(field.config_type, is_required=False, description=field.description)
+        for field_name, field in model.to_fields_dict().items()
+    }
 
 
 def run_config_values(

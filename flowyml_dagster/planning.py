@@ -15,13 +15,18 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.storage.tags import PRIORITY_TAG
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.graph import ExecutionUnit, PipelineGraph, plan_graph
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.step import Step, get_step_registry
-from flowyml_dagster.config import ConfigField, config_fields, config_model, run_config_values
+from flowyml_dagster.config import (
+    ConfigField,
+    config_fields,
+    config_schema,
+    run_config_values,
+)
 from flowyml_dagster.names import dagster_name
 from flowyml_dagster.translator import FlowymlTranslator
 
@@ -46,20 +51,8 @@ class UnitPlan:
     pipelines: tuple[str, ...]
 
     def config_schema(self) -> dict[str, dg.Field] | None:
-        """Dagster config fields of the op (Launchpad-editable), or ``None`` without params.
-
-        Every field is optional *without a default*: Dagster would fill a field the run does not
-        set with its schema default (the function's default), which would then beat the
-        pipeline's context. Unset, the field is absent from ``op_config`` and the step gets the
-        context's value (the job's default run config shows those), else the function's default.
-        """
-        model = config_model(self.op_name, self.config_fields)
-        if model is None:
-            return None
-        return {
-            name: dg.Field(field.config_type, is_required=False, description=field.description)
-            for name, field in model.to_fields_dict().items()
-        }
+        """Dagster config fields of the op, or ``None`` without params."""
+        return config_schema(self.op_name, self.config_fields)
 
 
 @dataclass(frozen=True)
@@ -209,26 +202,23 @@ def _check_priority(unit: ExecutionUnit, translator: FlowymlTranslator) -> None:
 
 def _check_context_values(unit: UnitPlan, owners: Sequence[Pipeline]) -> None:
     """Each pipeline's context values fit the op's config types (else the run would not start)."""
-    model = config_model(unit.op_name, unit.config_fields)
-    if model is None:
-        return
     for pipeline in owners:
-        values = run_config_values(unit.config_fields, pipeline.context)
-        try:
-            model.model_validate(values, strict=True)
-        except ValidationError as exc:
-            wrong = [e for e in exc.errors() if e["type"] != "missing" and e["loc"]]
-            if not wrong:
+        for field in unit.config_fields:
+            if field.name not in pipeline.context:
                 continue
-            name = str(wrong[0]["loc"][0])
-            step = next(
-                (s.name for s in unit.unit.steps if name in (*s.param_names, *s.condition_names)),
-                unit.unit.steps[0].name,
-            )
-            raise PipelineDefinitionError(
-                f"pipeline '{pipeline.name}': step '{step}': param '{name}': context value "
-                f"{values.get(name)!r} does not fit its type ({wrong[0]['msg']})"
-            ) from None
+            value = pipeline.context[field.name]
+            try:
+                TypeAdapter(field.annotation).validate_python(value, strict=True)
+            except ValidationError as exc:
+                step = next(
+                    s.name
+                    for s in unit.unit.steps
+                    if field.name in (*s.param_names, *s.condition_names)
+                )
+                raise PipelineDefinitionError(
+                    f"pipeline '{pipeline.name}': step '{step}': param '{field.name}': context "
+                    f"value {value!r} does not fit its type ({exc.errors()[0]['msg']})"
+                ) from None
 
 
 def _plan_unit(
