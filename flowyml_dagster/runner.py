@@ -62,19 +62,19 @@ def run(
     )
     job = defs.resolve_job_def(plan.job_names[pipeline.name])
     _check_overridable(pipeline, plan, dict(context or {}))
-    run_config = plan.run_config(pipeline, run_context)
-    run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
+    loggers = {"console": {"config": {"log_level": log_level}}}
+    run_config = {**plan.run_config(pipeline, run_context), "loggers": loggers}
     instance = instance or _default_instance()
     if graph.pipeline_inputs:
-        _record_inputs(inputs, {name: plan.keys[name] for name in graph.pipeline_inputs}, instance)
+        keys = {name: plan.keys[name] for name in graph.pipeline_inputs}
+        dg.materialize(
+            _input_sources(inputs, keys), instance=instance, run_config={"loggers": loggers}
+        )
     started = time.perf_counter()
     result = job.execute_in_process(
         run_config=run_config, instance=instance, raise_on_error=False, tags=dict(tags or {})
     )
-    return _to_pipeline_result(
-        graph, plan, defs, instance, result.run_id, result.all_events,
-        time.perf_counter() - started,
-    )  # fmt: skip
+    return _to_pipeline_result(graph, plan, result, time.perf_counter() - started)
 
 
 def _default_instance() -> dg.DagsterInstance:
@@ -101,11 +101,12 @@ def _check_overridable(pipeline: Pipeline, plan: Plan, overrides: Mapping[str, A
             )
 
 
-def _record_inputs(
-    inputs: Mapping[str, Any], keys: Mapping[str, dg.AssetKey], instance: dg.DagsterInstance
-) -> None:
-    """Materialize each pipeline input's external asset with the given value (in this process)."""
-    sources = [
+def _input_sources(
+    inputs: Mapping[str, Any], keys: Mapping[str, dg.AssetKey]
+) -> list[dg.AssetsDefinition]:
+    """One asset per pipeline input returning the given value: materialized, it records the
+    value where the pipeline's job loads its external asset from, with lineage in the UI."""
+    return [
         dg.asset(
             key=key,
             description=f"Pipeline input '{name}', given to run(inputs=...)",
@@ -113,7 +114,6 @@ def _record_inputs(
         )(_constant(inputs[name]))
         for name, key in keys.items()
     ]
-    dg.materialize(sources, instance=instance)
 
 
 def _constant(value: Any) -> Any:
@@ -126,10 +126,7 @@ def _constant(value: Any) -> Any:
 def _to_pipeline_result(
     graph: PipelineGraph,
     plan: Plan,
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    run_id: str,
-    events: list[dg.DagsterEvent],
+    result: dg.ExecuteInProcessResult,
     duration: float,
 ) -> PipelineResult:
     """Read the run's events into per-step results; load every materialized value."""
@@ -141,7 +138,7 @@ def _to_pipeline_result(
     materialized: dict[str, dict[str, dict[str, Any]]] = {}
     failures: dict[str, ErrorInfo] = {}
     retries: dict[str, int] = {}
-    for event in events:
+    for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
             owner = output_of_key.get(materialization.asset_key)
@@ -162,8 +159,7 @@ def _to_pipeline_result(
         if step.name in materialized:
             metadata = next(iter(materialized[step.name].values()))
             values = {
-                output: defs.load_asset_value(plan.keys[output], instance=instance)
-                for output in materialized[step.name]
+                output: result.asset_value(plan.keys[output]) for output in materialized[step.name]
             }
             outputs.update(values)
             results[step.name] = StepResult(
@@ -185,7 +181,7 @@ def _to_pipeline_result(
             results[step.name] = _not_run(graph, step.name, results)
     return PipelineResult(
         pipeline_name=graph.name,
-        run_id=run_id,
+        run_id=result.run_id,
         step_results=results,
         outputs=outputs,
         duration_seconds=duration,
