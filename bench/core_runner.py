@@ -25,16 +25,14 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _table import Row, median_seconds, print_table
+from _harness import Row, median_seconds, print_table, private_dirs, run_scenarios
 
 import flowyml
 
@@ -138,22 +136,6 @@ def bench_timeout(reference: float, uncached_run: float) -> list[Row]:
     ]
 
 
-@contextmanager
-def private_cache_dir() -> Iterator[Path]:
-    """A throw-away cache directory, also set as ``FLOWYML_CACHE_DIR`` so nothing can reach the
-    user's real cache even through a default; removed (and the variable restored) afterwards."""
-    saved = os.environ.get("FLOWYML_CACHE_DIR")
-    with tempfile.TemporaryDirectory(prefix="flowyml-bench-") as tmp:
-        os.environ["FLOWYML_CACHE_DIR"] = tmp
-        try:
-            yield Path(tmp)
-        finally:
-            if saved is None:
-                os.environ.pop("FLOWYML_CACHE_DIR", None)
-            else:
-                os.environ["FLOWYML_CACHE_DIR"] = saved
-
-
 def bench_cached(reference: float) -> list[Row]:
     """Scenario 5: a first run that fills a fresh cache, then the second run, all hits.
 
@@ -162,7 +144,7 @@ def bench_cached(reference: float) -> list[Row]:
     """
     cold, warm = [], []
     for _ in range(5):
-        with private_cache_dir() as cache_dir:
+        with private_dirs() as cache_dir:
             pipeline = build_chain(enable_cache=True, cache_dir=cache_dir)
             gc.collect()
             started = time.perf_counter()
@@ -243,7 +225,7 @@ def main() -> int:
     """Run every scenario; an error in one is reported as a row, never as a failing exit."""
     started = time.perf_counter()
     rows: list[Row] = []
-    with private_cache_dir():
+    with private_dirs():
         reference = reference_loop_seconds()
         # Forking scenarios run before the 100 MB array exists: fork cost grows with the
         # parent's mapped memory, and the array is not part of the timeout scenario.
@@ -259,11 +241,7 @@ def main() -> int:
             bench_hashing,
             bench_import,
         ]
-        for scenario in scenarios:
-            try:
-                rows += scenario()
-            except Exception as exc:
-                rows.append(Row("scenario", f"ERROR: {type(exc).__name__}: {exc}", met=False))
+        rows += run_scenarios(scenarios)
         flowyml.clear_step_registry()
     print_table(rows)
     print(f"\ntotal benchmark time: {time.perf_counter() - started:.1f} s")

@@ -32,18 +32,15 @@ first); the 5000-step size repeats only while its time budget lasts, and says ho
 from __future__ import annotations
 
 import gc
-import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
-from _table import Row, print_table
+from _harness import Row, print_table, private_dirs, run_scenarios
 
 import flowyml
 import flowyml_dagster
@@ -285,25 +282,6 @@ def bench_chains() -> list[Row]:
     return rows
 
 
-@contextmanager
-def private_dirs() -> Iterator[None]:
-    """Throw-away ``FLOWYML_CACHE_DIR`` and ``DAGSTER_HOME``: nothing touches the user's own."""
-    names = ("FLOWYML_CACHE_DIR", "DAGSTER_HOME")
-    saved = {n: os.environ.get(n) for n in names}
-    with tempfile.TemporaryDirectory(prefix="flowyml-bench-") as tmp:
-        for name in names:
-            os.environ[name] = os.path.join(tmp, name.lower())
-            os.makedirs(os.environ[name])
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-
-
 def main() -> int:
     """Every size, then the chains; an error in one scenario is a row, never a failing exit."""
     started = time.perf_counter()
@@ -314,11 +292,7 @@ def main() -> int:
             *(lambda size=size: bench_size(size) for size in SIZES),
             bench_chains,
         ]
-        for scenario in scenarios:
-            try:
-                rows += scenario()
-            except Exception as exc:
-                rows.append(Row("scenario", f"ERROR: {type(exc).__name__}: {exc}", met=False))
+        rows += run_scenarios(scenarios)
         flowyml.clear_step_registry()
     print(
         f"graph: wide, {WIDTH} independent chains of depth N/{WIDTH} "

@@ -23,19 +23,16 @@ from __future__ import annotations
 
 import cProfile
 import gc
-import os
 import pstats
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from _table import Row, median_seconds, print_table
+from _harness import Row, median_seconds, print_table, private_dirs, run_scenarios
 
 import flowyml
 import flowyml_dagster
@@ -224,25 +221,6 @@ def bench_cached(cache_dir: Path) -> list[Row]:
     ]
 
 
-@contextmanager
-def private_dirs() -> Iterator[Path]:
-    """Throw-away ``FLOWYML_CACHE_DIR`` and ``DAGSTER_HOME``; yields the bench cache directory."""
-    names = ("FLOWYML_CACHE_DIR", "DAGSTER_HOME")
-    saved = {n: os.environ.get(n) for n in names}
-    with tempfile.TemporaryDirectory(prefix="flowyml-bench-") as tmp:
-        for name in names:
-            os.environ[name] = os.path.join(tmp, name.lower())
-            os.makedirs(os.environ[name])
-        try:
-            yield Path(tmp, "job-cache")
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-
-
 def main() -> int:
     """Run every scenario; an error in one is reported as a row, never as a failing exit."""
     started = time.perf_counter()
@@ -258,11 +236,7 @@ def main() -> int:
             lambda: bench_plain(flowyml_run),
             lambda: bench_cached(cache_dir),
         ]
-        for scenario in scenarios:
-            try:
-                rows += scenario()
-            except Exception as exc:
-                rows.append(Row("scenario", f"ERROR: {type(exc).__name__}: {exc}", met=False))
+        rows += run_scenarios(scenarios)
         flowyml.clear_step_registry()
     print(
         f"graph: a chain of {CHAIN_LENGTH} trivial steps; execute_in_process, in_process_executor, "

@@ -1,16 +1,22 @@
-"""The report table and timing helper shared by the benchmark scripts.
+"""What every benchmark script shares: the report table, timing, scenarios and private dirs.
 
 Every script prints the same four columns (measurement, value, target, met) so a reader can scan
-any of them the same way, and measures with the same median-of-repetitions rule.
+any of them the same way, measures with the same median-of-repetitions rule, reports a failing
+scenario as a row (a benchmark reports, it never fails), and never touches the user's own cache
+or Dagster instance.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -57,3 +63,33 @@ def print_table(rows: list[Row]) -> None:
     for r in rows:
         met = "-" if r.met is None else ("yes" if r.met else "NO")
         print(f"{r.measurement:<{width}}  {r.value:>{value_width}}  {r.target:>9}  {met}")
+
+
+def run_scenarios(scenarios: list[Callable[[], list[Row]]]) -> list[Row]:
+    """The rows of every scenario; one that raises becomes an error row and the rest still run."""
+    rows: list[Row] = []
+    for scenario in scenarios:
+        try:
+            rows += scenario()
+        except Exception as exc:
+            rows.append(Row("scenario", f"ERROR: {type(exc).__name__}: {exc}", met=False))
+    return rows
+
+
+@contextmanager
+def private_dirs() -> Iterator[Path]:
+    """Throw-away ``FLOWYML_CACHE_DIR`` and ``DAGSTER_HOME``; yields a spare temp directory."""
+    names = ("FLOWYML_CACHE_DIR", "DAGSTER_HOME")
+    saved = {n: os.environ.get(n) for n in names}
+    with tempfile.TemporaryDirectory(prefix="flowyml-bench-") as tmp:
+        for name in names:
+            os.environ[name] = os.path.join(tmp, name.lower())
+            os.makedirs(os.environ[name])
+        try:
+            yield Path(tmp, "spare")
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
