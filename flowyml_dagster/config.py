@@ -62,24 +62,36 @@ def config_fields(
     """The run-config fields of a unit: its steps' params and condition context names.
 
     A name appears once (the first step that takes it decides its type). Names whose value in any
-    pipeline context is not JSON are left out: they stay hidden.
+    pipeline context is not JSON, and names a pydantic model cannot have as a field (``_seed``,
+    ``model_config``), are left out: they stay hidden.
     """
     contexts = list(contexts)
     fields: dict[str, ConfigField] = {}
     for step in steps:
         for spec in step.signature.params:
-            if spec.name in fields or any(
-                spec.name in c and not is_json_value(c[spec.name]) for c in contexts
+            if (
+                spec.name in fields
+                or not _field_name_allowed(spec.name)
+                or any(spec.name in c and not is_json_value(c[spec.name]) for c in contexts)
             ):
                 continue
             fields[spec.name] = ConfigField(spec.name, _config_type(_hashable(spec.annotation)))
         for name in step.condition_names:
             values = [c[name] for c in contexts if name in c]
-            if name in fields or not values or not all(is_json_value(v) for v in values):
+            if (
+                name in fields
+                or not _field_name_allowed(name)
+                or not values
+                or not all(is_json_value(v) for v in values)
+            ):
                 continue
             kind = type(values[0])
             fields[name] = ConfigField(name, kind if kind in _SCALARS else Any)
     return tuple(fields.values())
+
+
+def _field_name_allowed(name: str) -> bool:
+    return not name.startswith("_") and not hasattr(dg.Config, name)
 
 
 def _hashable(annotation: Any) -> Any:

@@ -16,9 +16,8 @@ from typing import Any
 import dagster as dg
 
 from flowyml.core.context import Context
-from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.execution import StepStatus
-from flowyml.core.graph import PipelineGraph, check_inputs, check_values
+from flowyml.core.graph import PipelineGraph, check_inputs
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml_dagster.definitions import translate
@@ -42,17 +41,25 @@ def run(
     ``instance`` defaults to ``$DAGSTER_HOME``'s instance, or an ephemeral one; ``cache_dir`` to
     the pipeline's, then flowyml's default. Steps run in this process (Dagster's in-process
     executor); for a process per step, launch the job of a code location instead. ``context``
-    overrides the pipeline's context for this run, through the job's run config. A missing
-    pipeline input raises before anything is launched. ``log_level`` is the console's: the
+    overrides the pipeline's context for this run only. A missing pipeline input or param raises
+    before anything is launched. ``log_level`` is the console's: the
     event log keeps everything whatever it is.
     """
     translator = translator or FlowymlTranslator()
-    graph = pipeline.build()
+    # The job of a copy whose context is this run's: params given only to this run are checked
+    # and reach the steps like any other (in-process, even values that are not JSON).
+    this_run = Pipeline(
+        pipeline.name,
+        context=pipeline.context.inherit(**dict(context or {})),
+        enable_cache=pipeline.enable_cache,
+        cache_dir=pipeline.cache_dir,
+        description=pipeline.description,
+        steps=pipeline.steps,
+    )
+    graph = this_run.build()
     inputs = dict(inputs or {})
     check_inputs(graph, inputs)
-    run_context = pipeline.context.inherit(**dict(context or {}))
-    check_values(pipeline.name, graph.steps, run_context)
-    translation = translate([pipeline], translator=translator)
+    translation = translate([this_run], translator=translator)
     plan = translation.plan
     chosen_cache_dir = cache_dir or pipeline.cache_dir
     defs = translation.to_definitions(
@@ -61,9 +68,8 @@ def run(
         executor=dg.in_process_executor,
     )
     job = defs.resolve_job_def(plan.job_names[pipeline.name])
-    _check_overridable(pipeline, plan, dict(context or {}))
     loggers = {"console": {"config": {"log_level": log_level}}}
-    run_config = {**plan.run_config(pipeline, run_context), "loggers": loggers}
+    run_config = {**plan.run_config(this_run, this_run.context), "loggers": loggers}
     instance = instance or _default_instance()
     if graph.pipeline_inputs:
         keys = {name: plan.keys[name] for name in graph.pipeline_inputs}
@@ -82,23 +88,6 @@ def _default_instance() -> dg.DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
     return dg.DagsterInstance.ephemeral()
-
-
-def _check_overridable(pipeline: Pipeline, plan: Plan, overrides: Mapping[str, Any]) -> None:
-    """Overrides travel as run config: a param whose value is not JSON cannot be overridden."""
-    for unit in plan.units:
-        fields = {f.name for f in unit.config_fields}
-        hidden = sorted(
-            name
-            for step in unit.unit.steps
-            for name in (*step.param_names, *step.condition_names)
-            if name in overrides and name not in fields
-        )
-        if hidden:
-            raise PipelineDefinitionError(
-                f"pipeline '{pipeline.name}': context {hidden} cannot be overridden for a "
-                "Dagster run: their values are not JSON (set them on the Pipeline's context)"
-            )
 
 
 def _input_sources(
@@ -198,14 +187,18 @@ def _failed_step(failure: Any, op_name: str) -> str:
 
 
 def _error_info(failure: Any) -> ErrorInfo:
+    """The user's own exception (the ``Failure``'s cause) as the plain runner reports it, with
+    Dagster's whole chain as the traceback."""
     error = failure.error
-    cause = error.cause if error is not None else None
-    root = cause or error
-    text = "".join(error.to_string() if error is not None else "")
+    if error is None:
+        return ErrorInfo(type="Failure", message="step failed", traceback="")
+    root = error.cause or error
+    message = root.message.strip()
+    prefix = f"{root.cls_name}: "
     return ErrorInfo(
-        type=root.cls_name or "Error" if root is not None else "Error",
-        message=(error.message.strip() if error is not None else "step failed"),
-        traceback=text,
+        type=root.cls_name or "Error",
+        message=message.split(prefix, 1)[1] if prefix in message else message,
+        traceback=error.to_string(),
     )
 
 

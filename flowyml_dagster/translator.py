@@ -28,6 +28,8 @@ GPU_POOL = "gpu"
 CACHE_METADATA_KEY = "flowyml/cache"
 STEP_METADATA_KEY = "flowyml/step"
 _CODE_REFERENCES_KEY = "dagster/code_references"
+# A dict with more entries is data (scores per row ...), not a set of metrics for the event log.
+_MAX_METRICS = 50
 
 _BACKOFF = {Backoff.LINEAR: dg.Backoff.LINEAR, Backoff.EXPONENTIAL: dg.Backoff.EXPONENTIAL}
 _JITTER = {Jitter.FULL: dg.Jitter.FULL, Jitter.PLUS_MINUS: dg.Jitter.PLUS_MINUS}
@@ -142,7 +144,7 @@ class FlowymlTranslator:
         """Metadata recorded with each materialization, read off the value.
 
         Shapes of frames and arrays, the length of sequences, and the numbers of a dict of
-        metrics (``{"accuracy": 0.97}`` → ``accuracy: 0.97``).
+        metrics (``{"accuracy": 0.97}`` → ``accuracy: 0.97``) when it is small enough to be one.
         """
         shape = getattr(value, "shape", None)
         if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
@@ -150,7 +152,7 @@ class FlowymlTranslator:
             if len(shape) > 1:
                 metadata["columns"] = shape[1]
             return metadata
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and len(value) <= _MAX_METRICS:
             return {
                 str(k): float(v)
                 for k, v in value.items()

@@ -78,16 +78,16 @@ def _feed(hasher: Any, value: Any) -> None:
         _feed_bytes(hasher, b"", value.tobytes())
     elif pandas is not None and isinstance(value, pandas.DataFrame):
         update(b"D%d;" % value.shape[1])
-        _feed_series(hasher, numpy, pandas, value.index.to_series())
+        _feed_series(hasher, numpy, value.index.to_series())
         for name in value.columns:
             _feed(hasher, name)
         for position in range(value.shape[1]):
-            _feed_series(hasher, numpy, pandas, value.iloc[:, position])
+            _feed_series(hasher, numpy, value.iloc[:, position])
     elif pandas is not None and isinstance(value, pandas.Series):
         update(b"S;")
         _feed(hasher, value.name)
-        _feed_series(hasher, numpy, pandas, value.index.to_series())
-        _feed_series(hasher, numpy, pandas, value)
+        _feed_series(hasher, numpy, value.index.to_series())
+        _feed_series(hasher, numpy, value)
     elif isinstance(value, Mapping):
         update(b"d%d;" % len(value))
         for key_digest, item in sorted((fingerprint(k), v) for k, v in value.items()):
@@ -136,14 +136,11 @@ def _feed_array(hasher: Any, numpy: Any, array: Any) -> None:
         _feed_bytes(hasher, b"", memoryview(numpy.ascontiguousarray(array)).cast("B"))
 
 
-def _feed_series(hasher: Any, numpy: Any, pandas: Any, series: Any) -> None:
+def _feed_series(hasher: Any, numpy: Any, series: Any) -> None:
+    """A column by its dtype and values: raw bytes, or every element of an object column (its
+    ``str()`` would let two different lists, arrays or objects hash alike)."""
     hasher.update(str(series.dtype).encode() + b";")
-    values = series.to_numpy()
-    if numpy is not None and isinstance(values, numpy.ndarray) and not values.dtype.hasobject:
-        _feed_array(hasher, numpy, values)
-    else:
-        hashes = pandas.util.hash_pandas_object(series, index=False, categorize=False)
-        _feed_array(hasher, numpy, hashes.to_numpy())
+    _feed_array(hasher, numpy, numpy.asarray(series.to_numpy()))
 
 
 def code_fingerprint(func: Callable[..., Any]) -> str:

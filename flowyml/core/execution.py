@@ -16,7 +16,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from flowyml.core.caching import CacheStore, UnfingerprintableError, pickle_outputs
+from flowyml.core.caching import CacheStore, pickle_outputs
 from flowyml.core.errors import StepExecutionError, StepOutputError
 from flowyml.core.isolation import run_with_deadline
 from flowyml.core.step import Step
@@ -47,9 +47,12 @@ class StepOutcome:
 def resolve_params(step: Step, context: Mapping[str, Any]) -> dict[str, Any]:
     """The step's params: the context value by name, else the function's default.
 
-    Context names that only the condition asks for are included too, when the context has them.
+    Context names that only the condition asks for are included too, when the context has them
+    (every context name, for a condition that takes ``**kwargs``).
     """
-    params: dict[str, Any] = {n: context[n] for n in step.condition_names if n in context}
+    takes_all = step.condition_signature is not None and step.condition_signature.takes_all
+    wanted = context if takes_all else step.condition_names  # a **kwargs condition sees it all
+    params: dict[str, Any] = {n: context[n] for n in wanted if n in context}
     for spec in step.signature.params:
         if spec.name in context:
             params[spec.name] = context[spec.name]
@@ -97,14 +100,15 @@ def condition_holds(step: Step, inputs: Mapping[str, Any], params: Mapping[str, 
 
 
 def cache_key_for(step: Step, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> str | None:
-    """The step's cache key, or ``None`` when caching is off or an input has no fingerprint."""
+    """The step's cache key, or ``None`` when caching is off or no key can be made (an input
+    without a fingerprint, a failing key function): a cache problem costs time, never a run."""
     if not step.cache_enabled:
         return None
     own = {name: params[name] for name in step.param_names if name in params}
     try:
         return step.get_cache_key(inputs, own)
-    except UnfingerprintableError as exc:
-        logger.warning("step '%s' not cached this run: %s", step.name, exc)
+    except Exception as exc:
+        logger.warning("step '%s' not cached this run: %s: %s", step.name, type(exc).__name__, exc)
         return None
 
 

@@ -18,13 +18,14 @@ import os
 import pickle
 import select
 import signal
+import struct
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flowyml.core.errors import StepCrashedError, StepTimeoutError
+from flowyml.core.errors import StepCrashedError, StepExecutionError, StepTimeoutError
 
 T = TypeVar("T")
 
@@ -32,8 +33,12 @@ T = TypeVar("T")
 TERM_GRACE_SECONDS = 2.0
 # Poll interval while waiting for a terminated child to exit.
 _REAP_POLL_SECONDS = 0.01
-_READ_CHUNK = 1 << 20
+# Longest single wait for the pipe, so a deadline is checked at least this often.
+_MAX_POLL_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
+# The child's one message: a kind byte and the payload length, then the payload (a pickle).
+_HEADER = struct.Struct("!cQ")
+_RESULT, _ERROR = b"R", b"E"
 
 
 class RemoteTraceback(Exception):
@@ -65,28 +70,34 @@ def run_with_deadline(
     read_fd, write_fd = os.pipe()
     parent_pid = os.getpid()
     _flush_std_streams()  # else the child inherits unflushed output and writes it a second time
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
     if pid == 0:  # pragma: no cover - runs in the child, which leaves with os._exit
         os.close(read_fd)
         _child_main(target, dumps, write_fd, parent_pid)
     os.close(write_fd)
     with contextlib.suppress(OSError):
         os.setpgid(pid, pid)  # also done by the child; whichever runs first wins the race
-    status: int | None = None
+    reaped: int | None = None
     try:
-        data = _read_until(read_fd, deadline)
-        if data is None:
+        try:
+            message = _read_message(read_fd, deadline)
+        except _DeadlinePassed:
             _terminate_group(pid, term_grace)
-            status = 0
-            raise StepTimeoutError(step, timeout)
-        _, status = os.waitpid(pid, 0)
+            reaped = 0
+            raise StepTimeoutError(step, timeout) from None
+        _, reaped = os.waitpid(pid, 0)
     finally:
         os.close(read_fd)
-        if status is None:  # interrupted (KeyboardInterrupt, run termination): leave no child
+        if reaped is None:  # interrupted (KeyboardInterrupt, run termination): leave no child
             _terminate_group(pid, term_grace)
         else:
             _kill_group(pid, signal.SIGKILL)  # anything the step left running in its group
-    return _decode(data, status, step)
+    return _decode(message, reaped, step)
 
 
 def _flush_std_streams() -> None:
@@ -104,9 +115,10 @@ def _child_main(
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         try:
-            payload = b"R" + dumps(target())
+            kind, payload = _RESULT, dumps(target())
         except BaseException as exc:
-            payload = b"E" + _dump_exception(exc)
+            kind, payload = _ERROR, _dump_exception(exc)
+        _write_all(fd, _HEADER.pack(kind, len(payload)))
         _write_all(fd, payload)
     finally:
         _flush_std_streams()
@@ -123,34 +135,60 @@ def _die_with_parent(ppid: int) -> None:
 
 
 def _dump_exception(exc: BaseException) -> bytes:
+    """The exception and its formatted traceback; just the text if the exception would not
+    survive the trip (unpicklable, or a custom ``__init__`` that unpickling cannot call)."""
     formatted = "".join(traceback.format_exception(exc))
     try:
-        return pickle.dumps((exc, formatted))
+        dumped = pickle.dumps((exc, formatted))
+        pickle.loads(dumped)
     except Exception:
-        return pickle.dumps((None, formatted))
+        return pickle.dumps((f"{type(exc).__module__}.{type(exc).__qualname__}", formatted))
+    return dumped
 
 
-def _write_all(fd: int, payload: bytes) -> None:
-    view = memoryview(payload)
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
     while view:
         written = os.write(fd, view)
         view = view[written:]
 
 
-def _read_until(fd: int, deadline: float) -> bytes | None:
-    """Everything the child writes, or ``None`` if the deadline passes first."""
-    chunks: list[bytes] = []
-    while True:
+class _DeadlinePassed(Exception):
+    """The step's time ran out while the parent waited for its message."""
+
+
+def _read_message(fd: int, deadline: float) -> tuple[bytes, memoryview] | None:
+    """The child's framed message ``(kind, payload)``, or ``None`` if the child died without
+    one; raises ``_DeadlinePassed`` when the deadline comes first.
+
+    The frame says how long the payload is, so the parent stops reading at its end: a process
+    the step forked and left holding the pipe open cannot make a finished step look hung.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    header = bytearray(_HEADER.size)
+    if not _read_exactly(fd, memoryview(header), poller, deadline):
+        return None
+    kind, length = _HEADER.unpack(header)
+    payload = bytearray(length)
+    if not _read_exactly(fd, memoryview(payload), poller, deadline):
+        return None
+    return kind, memoryview(payload)
+
+
+def _read_exactly(fd: int, buffer: memoryview, poller: select.poll, deadline: float) -> bool:
+    """Fill ``buffer`` from ``fd``: ``False`` at end of file; raises at the deadline."""
+    while buffer:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
+            raise _DeadlinePassed
+        if not poller.poll(min(remaining, _MAX_POLL_SECONDS) * 1000):
             continue
-        chunk = os.read(fd, _READ_CHUNK)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+        read = os.readv(fd, [buffer])
+        if read == 0:
+            return False
+        buffer = buffer[read:]
+    return True
 
 
 def _kill_group(pid: int, sig: signal.Signals) -> None:
@@ -175,15 +213,14 @@ def _terminate_group(pid: int, grace: float) -> None:
         os.waitpid(pid, 0)
 
 
-def _decode(data: bytes, status: int, step: str) -> Any:
-    if data[:1] == b"R":
-        return pickle.loads(data[1:])
-    if data[:1] == b"E":
-        exc, formatted = pickle.loads(data[1:])
-        if exc is None:
-            raise StepCrashedError(
-                step, f"raised an exception that cannot be pickled:\n{formatted}"
-            )
+def _decode(message: tuple[bytes, memoryview] | None, status: int, step: str) -> Any:
+    if message is not None:
+        kind, payload = message
+        if kind == _RESULT:
+            return pickle.loads(payload)
+        exc, formatted = pickle.loads(payload)
+        if isinstance(exc, str):
+            raise StepExecutionError(step, f"raised {exc}:\n{formatted}")
         exc.__cause__ = RemoteTraceback(formatted)
         raise exc
     if os.WIFSIGNALED(status):

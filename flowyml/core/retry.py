@@ -28,9 +28,11 @@ class RetryPolicy(BaseModel):
     """Up to ``max_retries`` more attempts after a failure.
 
     The default delay is zero, so a plain ``retry=3`` never makes a run (or a test) sleep.
-    ``delay`` is the wait before the first retry in seconds; ``backoff`` grows it, and ``jitter``
-    spreads it: ``full`` picks uniformly in ``[0, d]``, ``plus_minus`` in ``[0.5 d, 1.5 d]``.
-    On Dagster the same values become a ``dagster.RetryPolicy``.
+    ``delay`` is the wait before the first retry in seconds; ``backoff`` grows it (retry ``n``
+    waits ``delay``, ``n * delay`` or ``(2**n - 1) * delay``), and ``jitter`` spreads it:
+    ``full`` picks uniformly in ``[0, d]``, ``plus_minus`` adds up to ``delay`` either way. These
+    are Dagster's own formulas: on Dagster the same values become a ``dagster.RetryPolicy``, so a
+    step waits alike on both runners.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -39,7 +41,6 @@ class RetryPolicy(BaseModel):
     delay: float = Field(default=0.0, ge=0)
     backoff: Backoff = Backoff.CONSTANT
     jitter: Jitter = Jitter.NONE
-    max_delay: float | None = Field(default=None, gt=0)
 
     @property
     def max_attempts(self) -> int:
@@ -52,14 +53,12 @@ class RetryPolicy(BaseModel):
         growth = {
             Backoff.CONSTANT: 1,
             Backoff.LINEAR: retry_number,
-            Backoff.EXPONENTIAL: 2 ** (retry_number - 1),
+            Backoff.EXPONENTIAL: 2**retry_number - 1,
         }[self.backoff]
         delay = self.delay * growth
-        if self.max_delay is not None:
-            delay = min(delay, self.max_delay)
         draw = (rng or random).random()
         if self.jitter is Jitter.FULL:
             delay *= draw
         elif self.jitter is Jitter.PLUS_MINUS:
-            delay *= 0.5 + draw
+            delay += (2 * draw - 1) * self.delay
         return delay

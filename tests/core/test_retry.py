@@ -45,16 +45,33 @@ def test_a_linear_backoff_grows_the_delay_by_the_retry_number() -> None:
     assert [policy.delay_before_retry(n) for n in (1, 2, 3)] == [2.0, 4.0, 6.0]
 
 
-def test_an_exponential_backoff_doubles_the_delay_from_one_retry_to_the_next() -> None:
+def test_an_exponential_backoff_waits_as_dagster_does() -> None:
     policy = RetryPolicy(max_retries=4, delay=0.5, backoff=Backoff.EXPONENTIAL)
 
-    assert [policy.delay_before_retry(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert [policy.delay_before_retry(n) for n in (1, 2, 3, 4)] == [0.5, 1.5, 3.5, 7.5]
 
 
-def test_max_delay_caps_a_growing_delay() -> None:
-    policy = RetryPolicy(max_retries=5, delay=1.0, backoff=Backoff.EXPONENTIAL, max_delay=3.0)
+def test_every_backoff_and_jitter_waits_what_dagsters_retry_policy_computes() -> None:
+    import dagster as dg
 
-    assert [policy.delay_before_retry(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 3.0, 3.0]
+    for backoff, dagster_backoff in (
+        (Backoff.CONSTANT, None),
+        (Backoff.LINEAR, dg.Backoff.LINEAR),
+        (Backoff.EXPONENTIAL, dg.Backoff.EXPONENTIAL),
+    ):
+        for jitter, dagster_jitter in (
+            (Jitter.NONE, None),
+            (Jitter.FULL, dg.Jitter.FULL),
+            (Jitter.PLUS_MINUS, dg.Jitter.PLUS_MINUS),
+        ):
+            ours = RetryPolicy(max_retries=3, delay=1.5, backoff=backoff, jitter=jitter)
+            theirs = dg.RetryPolicy(
+                max_retries=3, delay=1.5, backoff=dagster_backoff, jitter=dagster_jitter
+            )
+            for n in (1, 2, 3):
+                random.seed(n)
+                expected = theirs.calculate_delay(n)
+                assert ours.delay_before_retry(n, random.Random(n)) == pytest.approx(expected)
 
 
 def test_full_jitter_draws_each_delay_between_zero_and_the_delay() -> None:
@@ -67,13 +84,13 @@ def test_full_jitter_draws_each_delay_between_zero_and_the_delay() -> None:
     assert policy.delay_before_retry(1, random.Random(7)) == 2.0 * random.Random(7).random()
 
 
-def test_plus_minus_jitter_draws_each_delay_within_half_of_the_delay() -> None:
+def test_plus_minus_jitter_moves_each_delay_by_up_to_the_base_delay() -> None:
     policy = RetryPolicy(max_retries=1, delay=2.0, jitter=Jitter.PLUS_MINUS)
     rng = random.Random(11)
     draws = [policy.delay_before_retry(1, rng) for _ in range(500)]
 
-    assert all(1.0 <= d <= 3.0 for d in draws)
-    assert min(draws) < 1.5 and max(draws) > 2.5
+    assert all(0.0 <= d <= 4.0 for d in draws)
+    assert min(draws) < 0.5 and max(draws) > 3.5
 
 
 def test_retry_numbers_start_at_one() -> None:
