@@ -17,7 +17,7 @@ import dagster as dg
 
 from flowyml.core.context import Context
 from flowyml.core.execution import StepStatus
-from flowyml.core.graph import PipelineGraph, check_inputs
+from flowyml.core.graph import PipelineGraph, blocked, check_inputs
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml_dagster.definitions import translate
@@ -143,7 +143,7 @@ def _to_pipeline_result(
     op_of_step = {s.name: u.op_name for u in plan.units for s in u.unit.steps}
     results: dict[str, StepResult] = {}
     outputs: dict[str, Any] = {}
-    for step in graph.steps:
+    for step in (s for unit in graph.units for s in unit.steps):
         attempts_retried = retries.get(op_of_step[step.name], 0)
         if step.name in materialized:
             metadata = next(iter(materialized[step.name].values()))
@@ -159,15 +159,23 @@ def _to_pipeline_result(
                 retries=attempts_retried,
                 duration_seconds=float(metadata.get("flowyml/duration_seconds", 0.0)),
             )
-        elif step.name in failures or (
-            op_of_step[step.name] in failures and step.name not in results
-        ):
-            error = failures.get(step.name) or failures[op_of_step[step.name]]
+        elif step.name in failures:
             results[step.name] = StepResult(
-                step.name, StepStatus.FAILED, error=error, retries=attempts_retried
+                step.name, StepStatus.FAILED, error=failures[step.name], retries=attempts_retried
+            )
+        elif why := blocked(graph, step, {n: r.status for n, r in results.items()}):
+            results[step.name] = StepResult(step.name, why[0], reason=why[1])
+        elif op_of_step[step.name] in failures:  # the op failed outside any step (IO, Dagster)
+            results[step.name] = StepResult(
+                step.name,
+                StepStatus.FAILED,
+                error=failures[op_of_step[step.name]],
+                retries=attempts_retried,
             )
         else:
-            results[step.name] = _not_run(graph, step.name, results)
+            results[step.name] = StepResult(
+                step.name, StepStatus.SKIPPED, reason="condition is false"
+            )
     return PipelineResult(
         pipeline_name=graph.name,
         run_id=result.run_id,
@@ -200,17 +208,3 @@ def _error_info(failure: Any) -> ErrorInfo:
         message=message.split(prefix, 1)[1] if prefix in message else message,
         traceback=error.to_string(),
     )
-
-
-def _not_run(graph: PipelineGraph, name: str, results: Mapping[str, StepResult]) -> StepResult:
-    for upstream in graph.upstream_of(graph.by_name[name]):
-        status = results[upstream].status
-        if status in (StepStatus.FAILED, StepStatus.UPSTREAM_FAILED):
-            return StepResult(
-                name, StepStatus.UPSTREAM_FAILED, reason=f"upstream step '{upstream}' failed"
-            )
-        if status is StepStatus.SKIPPED:
-            return StepResult(
-                name, StepStatus.SKIPPED, reason=f"upstream step '{upstream}' was skipped"
-            )
-    return StepResult(name, StepStatus.SKIPPED, reason="condition is false")

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from flowyml.core.errors import MissingPipelineInputError, PipelineDefinitionError
+from flowyml.core.execution import StepStatus
 from flowyml.core.resources import ResourceRequirements
 from flowyml.core.step import Step
 
@@ -63,6 +64,52 @@ class PipelineGraph:
                     found.add(dependent)
                     frontier.append(dependent)
         return found
+
+
+def blocked(
+    graph: PipelineGraph, step: Step, statuses: Mapping[str, StepStatus]
+) -> tuple[StepStatus, str] | None:
+    """Why ``step`` cannot run, given how the steps before it ended; ``None`` if it can.
+
+    The one rule both runners follow. An execution group runs as one unit: it does not start
+    when a value it needs from outside did not come (as Dagster does not start an op with a
+    missing input), and it stops at its first failed step. Otherwise a step needs each upstream
+    step to have succeeded. ``statuses`` holds the steps already decided, in unit order.
+    """
+    unit = next(u for u in graph.units if step in u.steps)
+    if unit.group is not None:
+        inside = {s.name for s in unit.steps}
+        for member in unit.steps:
+            for upstream in graph.upstream_of(member):
+                if upstream not in inside and (why := _not_produced(upstream, statuses)):
+                    return why[0], (
+                        f"execution group '{unit.group}' needs a value of step '{upstream}', "
+                        f"which {why[1]}"
+                    )
+        for member in unit.steps:
+            if member is step:
+                break
+            if statuses.get(member.name) is StepStatus.FAILED:
+                return (
+                    StepStatus.UPSTREAM_FAILED,
+                    f"execution group '{unit.group}' stopped at failed step '{member.name}'",
+                )
+    for upstream in graph.upstream_of(step):
+        if why := _not_produced(upstream, statuses):
+            return why[0], f"upstream step '{upstream}' {why[1]}"
+    return None
+
+
+def _not_produced(
+    upstream: str, statuses: Mapping[str, StepStatus]
+) -> tuple[StepStatus, str] | None:
+    """How an upstream step ended without its values (the status to give, and a verb phrase)."""
+    status = statuses.get(upstream)
+    if status in (StepStatus.FAILED, StepStatus.UPSTREAM_FAILED):
+        return StepStatus.UPSTREAM_FAILED, "failed"
+    if status is StepStatus.SKIPPED:
+        return StepStatus.SKIPPED, "was skipped"
+    return None
 
 
 def build_graph(name: str, steps: Sequence[Step], context: Mapping[str, Any]) -> PipelineGraph:

@@ -15,7 +15,7 @@ from typing import Any
 from flowyml.core.caching import CacheStore
 from flowyml.core.errors import StepExecutionError, StepOutputError
 from flowyml.core.execution import StepOutcome, StepStatus, execute_step, resolve_params
-from flowyml.core.graph import PipelineGraph, check_inputs
+from flowyml.core.graph import PipelineGraph, blocked, check_inputs
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml.core.step import Step
 
@@ -37,9 +37,9 @@ def run_graph(
     results: dict[str, StepResult] = {}
     for unit in graph.units:
         for step in unit.steps:
-            blocked = _blocked_by(graph, step, results)
-            if blocked is not None:
-                results[step.name] = blocked
+            why = blocked(graph, step, {n: r.status for n, r in results.items()})
+            if why is not None:
+                results[step.name] = StepResult(step.name, why[0], reason=why[1])
                 continue
             step_inputs = {name: values[name] for name in step.inputs}
             result = _run_with_retries(step, step_inputs, resolve_params(step, context), cache)
@@ -53,23 +53,6 @@ def run_graph(
         outputs=outputs,
         duration_seconds=time.perf_counter() - started,
     )
-
-
-def _blocked_by(
-    graph: PipelineGraph, step: Step, results: Mapping[str, StepResult]
-) -> StepResult | None:
-    """A result for ``step`` if an upstream step did not produce what it needs."""
-    for upstream in graph.upstream_of(step):
-        status = results[upstream].status
-        if status is StepStatus.FAILED or status is StepStatus.UPSTREAM_FAILED:
-            return StepResult(
-                step.name, StepStatus.UPSTREAM_FAILED, reason=f"upstream step '{upstream}' failed"
-            )
-        if status is StepStatus.SKIPPED:
-            return StepResult(
-                step.name, StepStatus.SKIPPED, reason=f"upstream step '{upstream}' was skipped"
-            )
-    return None
 
 
 def _run_with_retries(

@@ -113,7 +113,7 @@ def test_a_group_whose_steps_need_different_gpu_types_is_an_error_at_build() -> 
         Pipeline("gpus").add_step(first).add_step(second).build()
 
 
-def test_a_failing_step_in_a_group_blocks_the_group_steps_that_need_it(calls: CallLog) -> None:
+def test_a_group_stops_at_its_first_failing_step(calls: CallLog) -> None:
     @step(outputs=["a"], execution_group="g")
     def first() -> int:
         calls.record("first")
@@ -131,6 +131,35 @@ def test_a_failing_step_in_a_group_blocks_the_group_steps_that_need_it(calls: Ca
 
     result = Pipeline("g").add_step(first).add_step(second).add_step(independent).run()
 
-    assert result.step_results["second"].status is StepStatus.UPSTREAM_FAILED
-    assert result["c"] == 3
-    assert calls.names() == ["first", "independent"]
+    assert calls.names() == ["first"]
+    for name in ("second", "independent"):
+        assert result.step_results[name].status is StepStatus.UPSTREAM_FAILED
+        assert (
+            result.step_results[name].reason == "execution group 'g' stopped at failed step 'first'"
+        )
+
+
+def test_a_group_does_not_start_when_a_value_it_needs_was_skipped(calls: CallLog) -> None:
+    @step(outputs=["gate"], condition=lambda: False)
+    def gated() -> int:
+        return 1
+
+    @step(inputs=["gate"], outputs=["a"], execution_group="g")
+    def needs_gate(gate: int) -> int:
+        calls.record("needs_gate")
+        return gate
+
+    @step(outputs=["b"], execution_group="g")
+    def independent() -> int:
+        calls.record("independent")
+        return 2
+
+    result = Pipeline("g").add_step(gated).add_step(needs_gate).add_step(independent).run()
+
+    assert result.success
+    assert calls.names() == []
+    for name in ("needs_gate", "independent"):
+        assert result.step_results[name].status is StepStatus.SKIPPED
+        assert result.step_results[name].reason == (
+            "execution group 'g' needs a value of step 'gated', which was skipped"
+        )
