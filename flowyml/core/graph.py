@@ -112,13 +112,6 @@ def _not_produced(
     return None
 
 
-def build_graph(name: str, steps: Sequence[Step], context: Mapping[str, Any]) -> PipelineGraph:
-    """Validate ``steps`` as one pipeline with ``context``; every problem is a clear error."""
-    graph = plan_graph(name, steps)
-    check_values(name, graph.steps, context)
-    return graph
-
-
 def plan_graph(name: str, steps: Sequence[Step]) -> PipelineGraph:
     """Order ``steps`` and group them into units, checking the wiring but not param values."""
     unique = _unique_steps(name, steps)
