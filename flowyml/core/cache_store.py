@@ -1,0 +1,532 @@
+"""The on-disk store of step outputs, and why it may trust what it loads.
+
+Entries are pickles, and loading a pickle runs code, so this store is a security boundary: it
+loads an entry only if nobody but the user (or root) could have written it. Ownership and modes
+decide that, the way OpenSSH's ``StrictModes`` decides whether to trust ``authorized_keys``:
+
+* the cache root and every folder in it are real directories (not symlinks), owned by the
+  effective user and not writable by group or others;
+* every folder above the root is owned by root or the user and not writable by group or others,
+  unless it has the sticky bit (``/tmp``: others may add names there, but not rename ours);
+* an entry is opened without following a symlink and read only if it is a regular file owned by
+  the user and not writable by group or others.
+
+A store that fails a check is not used at all: one warning names the path and the problem, and
+steps run uncached. A cache problem costs time, never a run, so neither ``get`` nor ``put``
+raises.
+
+Each entry carries its payload's length and SHA-256. The checksum is unkeyed: it detects a
+truncated or corrupted entry (a killed writer, a full disk, a crash before the data reached the
+disk), not a forged one, since whoever can write an entry can write a matching checksum. Forgery
+is kept out by the ownership and mode checks above.
+
+POSIX only: the checks rely on uids, ``O_NOFOLLOW`` and ``dir_fd``.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import logging
+import os
+import pickle
+import secrets
+import stat
+import struct
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+CACHE_DIR_ENV = "FLOWYML_CACHE_DIR"
+
+# A temporary file this old was left by a writer that was killed between creating and renaming
+# it (an active writer keeps its mtime fresh, and renames within a moment of the last write).
+STALE_TEMP_SECONDS = 3600.0
+
+SECRET_KEY_FILE = ".secret-key"
+SECRET_KEY_SIZE = 32
+
+_TEMP_PREFIX = ".tmp-"
+
+# Entry layout: magic, payload length (8 bytes, big-endian), SHA-256 of the payload, payload (a
+# pickle). The magic carries the format version, so an entry of another layout is a miss. The
+# length lets a truncated or padded entry be rejected from its size alone, before any hashing.
+_MAGIC = b"FLOWYML-CACHE-2\n"
+_LENGTH = struct.Struct(">Q")
+_DIGEST_SIZE = hashlib.sha256().digest_size
+_HEADER_SIZE = len(_MAGIC) + _LENGTH.size + _DIGEST_SIZE
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO planted at an entry's path returns at once instead of waiting for a
+# writer; fstat then shows it is not a regular file.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+# The secret key of a store that cannot keep one: its entries are never read, so a key that
+# lives only as long as the process loses nothing.
+_PROCESS_KEY = secrets.token_bytes(SECRET_KEY_SIZE)
+
+_GROUP_OR_OTHER_WRITE = stat.S_IWGRP | stat.S_IWOTH
+
+
+class _UnsafeError(Exception):
+    """A path of the store that someone other than the user could have changed; the message is
+    ``"<path> <why>"``."""
+
+
+def default_cache_dir() -> Path:
+    """``$FLOWYML_CACHE_DIR``, else the user's cache directory (``$XDG_CACHE_HOME/flowyml``)."""
+    if override := os.environ.get(CACHE_DIR_ENV):
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "flowyml"
+
+
+class CacheStore:
+    """Step outputs on disk, one file per cache key, written atomically, in 256 shard folders
+    (the first two hex digits of the SHA-256 of the key) so no folder grows huge.
+
+    ``writable`` is ``False`` when entries cannot be written (with a warning saying why); a store
+    that fails the ownership and mode checks of the module docstring is neither read nor written.
+    Bad entries are misses with a warning: a cache problem costs time, never a run. An entry's
+    checksum is unkeyed, so it only tells a damaged entry from an intact one; what keeps forged
+    entries out is that nobody else can write in the store.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        # Absolute, so a later chdir cannot point the checked store somewhere else.
+        given = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.root = given.absolute()
+        self.writable = False
+        self._trusted = False
+        self._secret_key: bytes | None = None
+        self._swept: set[Path] = set()
+        self._prepare()
+
+    def path_for(self, key: str) -> Path:
+        """Where the entry of ``key`` lives (whether or not it exists)."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.root / digest[:2] / f"{digest}.pkl"
+
+    @property
+    def secret_key(self) -> bytes:
+        """This store's HMAC key for secret params in cache keys: 32 random bytes in
+        ``<root>/.secret-key`` (0600).
+
+        A cache key may be published (Dagster's event log shows it); keyed with a secret nobody
+        else can read, it does not let anyone test guesses of a secret param. Every process using
+        this root reads the same key, so such steps still hit across processes. A store that is
+        not used, or cannot keep a key, gets a random key of this process instead.
+        """
+        if self._secret_key is None:
+            self._secret_key = self._load_secret_key()
+        return self._secret_key
+
+    def get(self, key: str) -> tuple[bool, Any]:
+        """``(True, outputs)`` on a hit, ``(False, None)`` on a miss or an unusable entry."""
+        if not self._trusted:
+            return False, None
+        path = self.path_for(key)
+        try:
+            with self._open_shard(path.parent.name, create=False) as shard_fd:
+                return self._read(shard_fd, path)
+        except FileNotFoundError:
+            return False, None
+        except _UnsafeError as exc:
+            self._refuse(str(exc))
+        except OSError as exc:
+            logger.warning("flowyml cache: cannot read %s (%s); treated as a miss", path, exc)
+        return False, None
+
+    def put(self, key: str, payload: bytes) -> bool:
+        """Store pickled outputs under ``key``; ``False`` (with a warning) if it cannot.
+
+        The entry is written to a temporary file that replaces the old entry in one rename, so a
+        reader sees the old entry or the new one, never a mix. No fsync: a crash can leave a
+        renamed entry whose data never reached the disk, and its length and checksum turn that
+        into a miss; durability is not worth a disk flush per step for a cache.
+        """
+        if not self.writable:
+            return False
+        path = self.path_for(key)
+        try:
+            with self._open_shard(path.parent.name, create=True) as shard_fd:
+                self._sweep(shard_fd, path.parent)
+                header = _MAGIC + _LENGTH.pack(len(payload)) + hashlib.sha256(payload).digest()
+                temp = _write_temp(shard_fd, [header, payload])
+                try:
+                    os.replace(temp, path.name, src_dir_fd=shard_fd, dst_dir_fd=shard_fd)
+                except OSError:
+                    _unlink_quietly(temp, shard_fd)
+                    raise
+        except _UnsafeError as exc:
+            self._refuse(str(exc))
+            return False
+        except OSError as exc:
+            logger.warning("flowyml cache: cannot write %s (%s); result not cached", path, exc)
+            return False
+        return True
+
+    def _prepare(self) -> None:
+        """Create the root if missing, then decide whether the store may be read and written."""
+        try:
+            _make_private_dirs(self.root)
+        except OSError as exc:
+            logger.warning("flowyml cache disabled: %s is not writable (%s)", self.root, exc)
+            return
+        self._trusted = True  # until a check below refuses it, with its one warning
+        try:
+            _check_ancestors(self.root)
+            root_fd = _open_private_dir(self.root)
+            try:
+                _check_contents(root_fd, self.root)
+                self.writable = _probe_writable(root_fd, self.root)
+                if self.writable:
+                    self._sweep(root_fd, self.root)
+            finally:
+                os.close(root_fd)
+        except _UnsafeError as exc:
+            self._refuse(str(exc))
+        except OSError as exc:
+            self._trusted = False
+            logger.warning("flowyml cache disabled: cannot read %s (%s)", self.root, exc)
+
+    def _refuse(self, problem: str) -> None:
+        """Stop using the store, with one warning that says what is wrong and what it risks."""
+        if not self._trusted:
+            return
+        self._trusted = self.writable = False
+        logger.warning(
+            "flowyml cache at %s disabled, steps run uncached: %s. Whoever can write there can "
+            "plant a pickle that runs code as you when it is loaded. Fix that path's owner or "
+            "mode, or point %s at a directory of your own.",
+            self.root,
+            problem,
+            CACHE_DIR_ENV,
+        )
+
+    @contextmanager
+    def _open_shard(self, name: str, *, create: bool) -> Iterator[int]:
+        """The shard folder ``name`` of the root, opened and checked (``FileNotFoundError`` if
+        missing and not ``create``). Working through checked file descriptors means the folder
+        that was checked is the one used, whatever happens to the paths meanwhile."""
+        root_fd = _open_private_dir(self.root)
+        try:
+            created = False
+            if create:
+                with suppress(FileExistsError):
+                    os.mkdir(name, 0o700, dir_fd=root_fd)
+                    created = True
+            shard_fd = _open_private_dir(self.root / name, root_fd, make_private=created)
+        finally:
+            os.close(root_fd)
+        try:
+            yield shard_fd
+        finally:
+            os.close(shard_fd)
+
+    def _read(self, shard_fd: int, path: Path) -> tuple[bool, Any]:
+        """Load the entry at ``path`` if it is the user's own regular file and intact.
+
+        The checksum is verified by streaming the file, and the pickle is loaded from the file,
+        so no step needs the whole entry in memory twice; an entry too large to load is a miss.
+        """
+        try:
+            fd = os.open(path.name, _READ_FLAGS, dir_fd=shard_fd)
+        except FileNotFoundError:
+            return False, None
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: O_NOFOLLOW on FreeBSD
+                raise
+            logger.warning("flowyml cache: entry %s is a symlink; treated as a miss", path)
+            return False, None
+        info = os.fstat(fd)
+        problem = _file_problem(info, _GROUP_OR_OTHER_WRITE)
+        if problem is not None:
+            os.close(fd)
+            logger.warning("flowyml cache: entry %s %s; treated as a miss", path, problem)
+            return False, None
+        with os.fdopen(fd, "rb") as file:
+            problem = _corruption(file, info.st_size)
+            if problem is not None:
+                logger.warning("flowyml cache: entry %s %s; treated as a miss", path, problem)
+                return False, None
+            file.seek(_HEADER_SIZE)
+            try:
+                return True, pickle.load(file)
+            except Exception as exc:  # MemoryError included: a miss, not a failed run
+                logger.warning(
+                    "flowyml cache: cannot load %s (%s: %s); treated as a miss",
+                    path,
+                    type(exc).__name__,
+                    exc,
+                )
+                return False, None
+
+    def _sweep(self, dir_fd: int, folder: Path) -> None:
+        """Remove the temporary files killed writers left in ``folder`` (older than
+        ``STALE_TEMP_SECONDS``). Once per folder per store: a put lists at most its own shard,
+        and only the first time."""
+        if folder in self._swept:
+            return
+        self._swept.add(folder)
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        with suppress(OSError), os.scandir(dir_fd) as listing:
+            for entry in listing:
+                if not entry.name.startswith(_TEMP_PREFIX) or entry.is_dir(follow_symlinks=False):
+                    continue
+                with suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.name, dir_fd=dir_fd)
+
+    def _load_secret_key(self) -> bytes:
+        if not self._trusted:
+            return _PROCESS_KEY
+        try:
+            root_fd = _open_private_dir(self.root)
+            try:
+                key = _read_secret_key(root_fd, self.root)
+                if key is None and self.writable:
+                    _create_secret_key(root_fd)
+                    key = _read_secret_key(root_fd, self.root)
+            finally:
+                os.close(root_fd)
+        except _UnsafeError as exc:
+            self._refuse(str(exc))
+            return _PROCESS_KEY
+        except OSError as exc:
+            logger.warning(
+                "flowyml cache: cannot keep a secret key in %s (%s); steps with secret params "
+                "hit the cache only within this process",
+                self.root,
+                exc,
+            )
+            return _PROCESS_KEY
+        return key if key is not None else _PROCESS_KEY
+
+
+def _make_private_dirs(root: Path) -> None:
+    """Create ``root`` and its missing parents 0700, whatever the umask.
+
+    ``mkdir -p`` would create the parents ``0777 & ~umask``, world-writable under umask 0. The
+    process umask is left alone (it is process-wide, and other threads create files): ``mkdir``
+    with 0700 can only come out stricter, and ``fchmod`` then sets exactly 0700.
+    """
+    missing: list[Path] = []
+    folder = root
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            continue  # created meanwhile by another process: the checks judge it
+        fd = os.open(folder, _DIR_FLAGS)  # the folder just made, not a symlink swapped in
+        try:
+            os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
+
+
+def _open_private_dir(path: Path, dir_fd: int | None = None, *, make_private: bool = False) -> int:
+    """Open the folder ``path`` (``path.name`` relative to ``dir_fd`` when given) without
+    following a symlink, and check it is the user's and not writable by group or others.
+
+    ``make_private`` sets mode 0700 first, for a folder this process has just created.
+    """
+    name = path.name if dir_fd is not None else path
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        # Linux reports a symlink opened with O_DIRECTORY | O_NOFOLLOW as ENOTDIR.
+        if exc.errno != errno.ENOENT and stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode):
+            raise _UnsafeError(f"{path} is a symlink") from None
+        raise
+    try:
+        if make_private:
+            os.fchmod(fd, 0o700)
+        problem = _owner_problem(os.fstat(fd), _GROUP_OR_OTHER_WRITE)
+        if problem is not None:
+            raise _UnsafeError(f"{path} {problem}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_ancestors(root: Path) -> None:
+    """Every folder above ``root`` is owned by root or the user and is not writable by group or
+    others unless sticky; a symlink on the way is owned by root or the user.
+
+    Whoever can change a folder above the root can swap the root for a folder of their own. The
+    folders are those of the path as given and those of its real path (a symlink on the way
+    leads through folders the given path does not name), as OpenSSH's ``StrictModes`` does.
+    """
+    uid = os.geteuid()
+    real_parent = Path(os.path.realpath(root.parent))
+    checked: set[Path] = set()
+    for folder in [*root.parents, real_parent, *real_parent.parents]:
+        if folder in checked:
+            continue
+        checked.add(folder)
+        link = os.lstat(folder)
+        if stat.S_ISLNK(link.st_mode) and link.st_uid not in (0, uid):
+            raise _UnsafeError(
+                f"{folder}, above it, is a symlink owned by uid {link.st_uid}, "
+                f"neither root nor you (uid {uid})"
+            )
+        info = os.stat(folder)
+        if info.st_uid not in (0, uid):
+            raise _UnsafeError(
+                f"{folder}, above it, is owned by uid {info.st_uid}, neither root nor you "
+                f"(uid {uid})"
+            )
+        if info.st_mode & _GROUP_OR_OTHER_WRITE and not info.st_mode & stat.S_ISVTX:
+            raise _UnsafeError(
+                f"{folder}, above it, is writable by group or others and not sticky "
+                f"(mode {stat.S_IMODE(info.st_mode):04o})"
+            )
+
+
+def _check_contents(root_fd: int, root: Path) -> None:
+    """Every folder in the root is the user's and not writable by group or others, nothing in it
+    is a symlink (the store makes none), and the secret key file, if any, is private."""
+    with os.scandir(root_fd) as listing:
+        for entry in listing:
+            path = root / entry.name
+            if entry.is_symlink():
+                raise _UnsafeError(f"{path} is a symlink")
+            info = entry.stat(follow_symlinks=False)
+            if entry.is_dir(follow_symlinks=False):
+                problem = _owner_problem(info, _GROUP_OR_OTHER_WRITE)
+            elif entry.name == SECRET_KEY_FILE:
+                problem = _secret_key_problem(info)
+            else:
+                continue
+            if problem is not None:
+                raise _UnsafeError(f"{path} {problem}")
+
+
+def _probe_writable(root_fd: int, root: Path) -> bool:
+    """Whether a file can be created in the root: for root, the mode bits do not tell."""
+    try:
+        _unlink_quietly(_write_temp(root_fd, []), root_fd)
+    except OSError as exc:
+        logger.warning(
+            "flowyml cache: %s is not writable (%s); entries are read, none are written", root, exc
+        )
+        return False
+    return True
+
+
+def _owner_problem(info: os.stat_result, forbidden_mode: int) -> str | None:
+    """Why a file or folder of the store cannot be trusted: its owner or its mode, else None."""
+    uid = os.geteuid()
+    if info.st_uid != uid:
+        return f"is owned by uid {info.st_uid}, not by you (uid {uid})"
+    if exposed := info.st_mode & forbidden_mode:
+        how = "writable" if exposed & _GROUP_OR_OTHER_WRITE else "readable"
+        return f"is {how} by group or others (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
+
+
+def _file_problem(info: os.stat_result, forbidden_mode: int) -> str | None:
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    return _owner_problem(info, forbidden_mode)
+
+
+def _secret_key_problem(info: os.stat_result) -> str | None:
+    """A key file that others can read is no secret; one of another size is not ours."""
+    problem = _file_problem(info, stat.S_IRWXG | stat.S_IRWXO)
+    if problem is None and info.st_size != SECRET_KEY_SIZE:
+        problem = f"is {info.st_size} bytes, not {SECRET_KEY_SIZE} (remove it for a new key)"
+    return problem
+
+
+def _corruption(file: io.BufferedReader, size: int) -> str | None:
+    """Why the entry open in ``file`` (``size`` bytes) is not intact, else None.
+
+    The size is checked against the header's length first, so a truncated or padded file (a
+    sparse 8 GiB one included) is rejected without reading it; the checksum is then computed by
+    streaming, never by holding the file in memory.
+    """
+    header = file.read(_HEADER_SIZE)
+    if len(header) < _HEADER_SIZE or not header.startswith(_MAGIC):
+        return f"is corrupt (no {_MAGIC.strip().decode()} header)"
+    (length,) = _LENGTH.unpack_from(header, len(_MAGIC))
+    if size != _HEADER_SIZE + length:
+        return f"is corrupt ({size} bytes; its header says {_HEADER_SIZE + length})"
+    if hashlib.file_digest(file, "sha256").digest() != header[-_DIGEST_SIZE:]:
+        return "is corrupt (checksum mismatch)"
+    return None
+
+
+def _read_secret_key(root_fd: int, root: Path) -> bytes | None:
+    """The key in the root, ``None`` if there is none; ``_UnsafeError`` if the file is not the
+    user's private 32-byte regular file."""
+    path = root / SECRET_KEY_FILE
+    try:
+        fd = os.open(SECRET_KEY_FILE, _READ_FLAGS, dir_fd=root_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise _UnsafeError(f"{path} is a symlink") from None
+        raise
+    try:
+        problem = _secret_key_problem(os.fstat(fd))
+        if problem is not None:
+            raise _UnsafeError(f"{path} {problem}")
+        key = os.read(fd, SECRET_KEY_SIZE + 1)
+    finally:
+        os.close(fd)
+    if len(key) != SECRET_KEY_SIZE:  # changed between fstat and read: only the user can do that
+        raise _UnsafeError(f"{path} changed while being read")
+    return key
+
+
+def _create_secret_key(root_fd: int) -> None:
+    """Create the key file unless it exists, never overwriting it.
+
+    The key is written to a temporary file and hard-linked into place: the link fails if the
+    key exists, and makes the name appear with all 32 bytes, so of processes racing to create
+    it, one wins and the others read its key, never a half-written one. fsync'd first: a key
+    lost in a crash would leave an empty key file that refuses the store.
+    """
+    temp = _write_temp(root_fd, [secrets.token_bytes(SECRET_KEY_SIZE)], durable=True)
+    try:
+        os.link(temp, SECRET_KEY_FILE, src_dir_fd=root_fd, dst_dir_fd=root_fd)
+    except FileExistsError:
+        pass  # another process won the race: its key is the key
+    finally:
+        _unlink_quietly(temp, root_fd)
+
+
+def _write_temp(dir_fd: int, chunks: Iterable[bytes], *, durable: bool = False) -> str:
+    """A new temporary file (0600) in ``dir_fd`` holding ``chunks``; its name. Removed again if
+    writing fails."""
+    name = f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
+    fd = os.open(name, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            for chunk in chunks:
+                file.write(chunk)
+            if durable:
+                file.flush()
+                os.fsync(fd)
+    except BaseException:
+        _unlink_quietly(name, dir_fd)
+        raise
+    return name
+
+
+def _unlink_quietly(name: str, dir_fd: int) -> None:
+    with suppress(OSError):
+        os.unlink(name, dir_fd=dir_fd)
