@@ -283,11 +283,18 @@ RERUN = Pipeline("rerun", steps=[rerun_source, rerun_prepare, rerun_fit, rerun_r
 # --- a run terminated mid-step ------------------------------------------------------------------
 
 
+def step_process() -> int:
+    """The pid of the process running the step (the plain runner, Dagster's step worker), seen
+    from the timeout's worker: its parent is the timeout's supervisor, whose parent that is."""
+    stat = Path(f"/proc/{os.getppid()}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
 @step(outputs=["terminate/never"], timeout=600, register=False)
 def terminate_sleeper(workdir: str = "") -> str:
     """Sleep in the timeout's child process, ignoring SIGTERM (only SIGKILL ends it)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    note(workdir, "terminate_sleeper.pids", f"{os.getppid()} {os.getpid()}")
+    note(workdir, "terminate_sleeper.pids", f"{step_process()} {os.getpid()}")
     time.sleep(600)
     return "never"
 
@@ -398,6 +405,18 @@ SECRET = Pipeline(
 )
 SECRET_OUTPUTS = ("secret/in_process", "secret/in_child", "secret/flaky")
 
+# A secret from a tiny space (a 4-digit PIN), given as a plain string to a param annotated
+# ``SecretStr``: it must be treated as secret all the same.
+PIN = "4821"
+
+
+@step(outputs=["pin/checked"], register=False)
+def check_pin(pin: SecretStr) -> str:
+    return type(pin).__name__
+
+
+PIN_PIPELINE = Pipeline("pin", context={"pin": PIN}, steps=[check_pin])
+
 
 # --- params Dagster config cannot express ---------------------------------------------------------
 
@@ -467,6 +486,10 @@ def concurrent_job() -> dg.JobDefinition:
 
 def secret_job() -> dg.JobDefinition:
     return definitions(SECRET).resolve_job_def("secret")
+
+
+def pin_job() -> dg.JobDefinition:
+    return definitions(PIN_PIPELINE).resolve_job_def("pin")
 
 
 def exotic_job() -> dg.JobDefinition:

@@ -23,7 +23,10 @@ SLEEP_SECONDS = 3600.0
 def sleep_long(pid_file: str, seconds: float = SLEEP_SECONDS) -> str:
     """Record the pids of this step's processes, then sleep (a stand-in for a long GPU job)."""
     if pid_file:
-        record = {"step_pid": os.getppid(), "timeout_child_pid": os.getpid()}
+        # The worker's parent is the timeout's supervisor; the step process is its parent.
+        stat = Path(f"/proc/{os.getppid()}/stat").read_text()
+        step_pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        record = {"step_pid": step_pid, "timeout_child_pid": os.getpid()}
         target = Path(pid_file)
         partial = target.with_name(target.name + ".partial")
         partial.write_text(json.dumps(record), encoding="utf-8")
