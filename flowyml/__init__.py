@@ -4,7 +4,7 @@
 Dagster translation lives in ``flowyml_dagster``.
 """
 
-from flowyml.core.caching import CacheStore
+from flowyml.core.cache_store import CacheStore
 from flowyml.core.context import Context, context
 from flowyml.core.errors import (
     FlowymlError,

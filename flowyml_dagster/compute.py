@@ -13,41 +13,60 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.metadata import normalize_metadata
+from dagster_shared.serdes import serialize_value
 
-from flowyml.core.errors import StepExecutionError, StepOutputError, StepTimeoutError
-from flowyml.core.execution import StepOutcome, StepStatus, execute_step, resolve_params
+from flowyml.core.errors import StepExecutionError, StepTimeoutError
+from flowyml.core.execution import (
+    StepOutcome,
+    StepStatus,
+    execute_step,
+    resolve_params,
+    retryable,
+    run_attempts,
+)
+from flowyml.core.handoff import ValueHandoff
 from flowyml.core.step import Step
 from flowyml_dagster.cache import CACHE_RESOURCE_KEY
 from flowyml_dagster.planning import UnitPlan
-from flowyml_dagster.translator import CACHE_METADATA_KEY, STEP_METADATA_KEY, FlowymlTranslator
+from flowyml_dagster.translator import (
+    CACHE_METADATA_KEY,
+    CACHE_REASON_METADATA_KEY,
+    STEP_METADATA_KEY,
+    FlowymlTranslator,
+)
 
 
 def make_compute_fn(
     plan: UnitPlan, translator: FlowymlTranslator
 ) -> Callable[..., Iterator[dg.Output]]:
     """The compute function of ``plan``'s op (a generator: a skipped step yields nothing)."""
+    grouped = len(plan.unit.steps) > 1
 
     def compute(context: dg.OpExecutionContext, **dagster_inputs: Any) -> Iterator[dg.Output]:
-        values = {name: dagster_inputs[d] for name, d in plan.inputs.items() if d in dagster_inputs}
+        handoff = ValueHandoff(i for step in plan.unit.steps for i in step.inputs)
+        for name, dagster_name in plan.inputs.items():
+            if dagster_name in dagster_inputs:  # loaded by the IO manager for this op alone
+                handoff.add(name, dagster_inputs[dagster_name], owned=True)
         params_source = {
             **plan.contexts.get(context.job_name, plan.default_context),
             **(context.op_config or {}),
         }
         store = getattr(context.resources, CACHE_RESOURCE_KEY).store()
         for step in plan.unit.steps:
-            missing = [name for name in step.inputs if name not in values]
+            missing = [name for name in step.inputs if name not in handoff]
             if missing:
                 context.log.info(f"step '{step.name}' skipped: no value for {missing}")
                 continue
-            inputs = {name: values[name] for name in step.inputs}
-            outcome = _run(step, inputs, resolve_params(step, params_source), store)
+            inputs = handoff.take(step.inputs, isolated=step.timeout is not None)
+            outcome = _run(step, inputs, params_source, store, retry_here=grouped)
             if outcome.status is StepStatus.SKIPPED:
                 context.log.info(f"step '{step.name}' skipped: its condition is false")
                 _observe_skip(context, plan, step)
                 continue
-            values.update(outcome.outputs)
             for name, value in outcome.outputs.items():
-                yield _output(plan, translator, step, outcome, name, value)
+                handoff.add(name, value)
+                yield _output(context, plan, translator, step, outcome, name, value)
 
     return compute
 
@@ -69,35 +88,50 @@ def _observe_skip(context: dg.OpExecutionContext, plan: UnitPlan, step: Step) ->
 
 
 def _run(
-    step: Step, inputs: Mapping[str, Any], params: Mapping[str, Any], store: Any
+    step: Step,
+    inputs: Mapping[str, Any],
+    params_source: Mapping[str, Any],
+    store: Any,
+    *,
+    retry_here: bool,
 ) -> StepOutcome:
-    try:
+    """One step through the core. Dagster retries a one-step op by its ``RetryPolicy``; in an
+    execution group the op cannot be retried without re-running the group's other steps, so
+    each step is retried here by its own policy, with the core's one retry loop."""
+
+    def attempt() -> StepOutcome:
+        params = resolve_params(step, params_source)
         return execute_step(step, inputs, params, cache=store, require_picklable=True)
-    except StepTimeoutError as exc:
-        raise dg.Failure(
-            description=str(exc),
-            metadata={STEP_METADATA_KEY: step.name, "flowyml/timeout_seconds": float(exc.timeout)},
-        ) from exc
-    except StepOutputError as exc:
-        # A wrong return shape or an unpicklable value fails the same way on every attempt.
-        raise dg.Failure(
-            description=str(exc), metadata={STEP_METADATA_KEY: step.name}, allow_retries=False
-        ) from exc
-    except StepExecutionError as exc:
-        raise dg.Failure(description=str(exc), metadata={STEP_METADATA_KEY: step.name}) from exc
+
+    if retry_here:
+        attempts = run_attempts(step, attempt)
+        if attempts.outcome is not None:
+            return attempts.outcome
+        assert attempts.error is not None
+        raise _failure(step, attempts.error, allow_retries=False) from attempts.error
+    try:
+        return attempt()
     except Exception as exc:
-        raise dg.Failure(
-            description=f"step '{step.name}' raised {type(exc).__qualname__}: {exc}",
-            metadata={
-                STEP_METADATA_KEY: step.name,
-                "flowyml/traceback": dg.MetadataValue.text(
-                    "".join(traceback.format_exception(exc))
-                ),
-            },
-        ) from exc
+        raise _failure(step, exc, allow_retries=retryable(exc)) from exc
+
+
+def _failure(step: Step, exc: Exception, *, allow_retries: bool) -> dg.Failure:
+    """The step's error as a ``dagster.Failure`` naming the step (and the user's traceback)."""
+    metadata: dict[str, Any] = {STEP_METADATA_KEY: step.name}
+    if isinstance(exc, StepTimeoutError):
+        metadata["flowyml/timeout_seconds"] = float(exc.timeout)
+    if isinstance(exc, StepExecutionError):
+        description = str(exc)
+    else:
+        description = f"step '{step.name}' raised {type(exc).__qualname__}: {exc}"
+        metadata["flowyml/traceback"] = dg.MetadataValue.text(
+            "".join(traceback.format_exception(exc))
+        )
+    return dg.Failure(description=description, metadata=metadata, allow_retries=allow_retries)
 
 
 def _output(
+    context: dg.OpExecutionContext,
     plan: UnitPlan,
     translator: FlowymlTranslator,
     step: Step,
@@ -108,8 +142,10 @@ def _output(
     metadata: dict[str, Any] = {
         CACHE_METADATA_KEY: "hit" if outcome.cached else ("miss" if outcome.cache_key else "off"),
         "flowyml/duration_seconds": round(outcome.duration_seconds, 6),
-        **translator.get_output_metadata(step, name, value),
     }
+    if outcome.cache_note:
+        metadata[CACHE_REASON_METADATA_KEY] = outcome.cache_note
+    metadata.update(_user_metadata(context, translator, step, name, value))
     if outcome.cache_key is None:
         return dg.Output(value, output_name=plan.outputs[name], metadata=metadata)
     # The cache key as data version: a hit records the same version as the run that computed it,
@@ -122,3 +158,30 @@ def _output(
             metadata=metadata,
             data_version=dg.DataVersion(outcome.cache_key.rpartition(":")[2]),
         )
+
+
+def _user_metadata(
+    context: dg.OpExecutionContext,
+    translator: FlowymlTranslator,
+    step: Step,
+    name: str,
+    value: Any,
+) -> dict[str, Any]:
+    """The translator's metadata for an output, each entry checked the way the event log will
+    store it: a bad entry is dropped with a warning, never the step's computed value."""
+    try:
+        proposed = translator.get_output_metadata(step, name, value)
+    except Exception as exc:
+        context.log.warning(f"step '{step.name}': output metadata of '{name}' failed: {exc!r}")
+        return {}
+    kept: dict[str, Any] = {}
+    for key, entry in proposed.items():
+        try:
+            serialize_value(normalize_metadata({key: entry}))
+        except Exception as exc:
+            context.log.warning(
+                f"step '{step.name}': output metadata '{key}' of '{name}' left out: {exc}"
+            )
+            continue
+        kept[key] = entry
+    return kept

@@ -4,7 +4,8 @@ Each unit gets a ``dagster.Config`` model with one field per param its steps tak
 context. A param whose type Dagster config cannot express (``bytes``, ``set``, unions ...) falls
 back to ``Any``; a param whose value cannot travel as JSON (an array, a ``SecretStr``) is
 *hidden*: it never goes into run config and reaches the step from the pipeline context, so a secret
-never shows in the Launchpad or the run's stored config.
+never shows in the Launchpad or the run's stored config. A param *annotated* ``SecretStr`` or
+``SecretBytes`` is hidden whatever value it is given.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, get_args
 
 import dagster as dg
 import pydantic
@@ -72,6 +73,7 @@ def config_fields(
             if (
                 spec.name in fields
                 or not _field_name_allowed(spec.name)
+                or _is_secret(spec.annotation)
                 or any(spec.name in c and not is_json_value(c[spec.name]) for c in contexts)
             ):
                 continue
@@ -88,6 +90,14 @@ def config_fields(
             kind = type(values[0])
             fields[name] = ConfigField(name, kind if kind in _SCALARS else Any)
     return tuple(fields.values())
+
+
+def _is_secret(annotation: Any) -> bool:
+    """A param annotated ``SecretStr``/``SecretBytes`` (also inside ``Optional``) is secret
+    whatever value it is given: never a run-config field, so never shown or stored there."""
+    if annotation in (SecretStr, SecretBytes):
+        return True
+    return any(_is_secret(arg) for arg in get_args(annotation))
 
 
 def _field_name_allowed(name: str) -> bool:

@@ -101,8 +101,15 @@ def translate(
     return Translation(plan, tuple(assets), tuple(jobs.values()), schedules)
 
 
-def cache_resources(cache_dir: str | None, enable_cache: bool) -> dict[str, FlowymlCacheResource]:
-    return {CACHE_RESOURCE_KEY: FlowymlCacheResource(cache_dir=cache_dir, enabled=enable_cache)}
+def cache_resources(cache_dir: str | None, enable_cache: bool) -> dict[str, dg.ResourceDefinition]:
+    """The cache resource, without config (its location is not run config's to choose)."""
+    resource = FlowymlCacheResource(cache_dir=cache_dir, enabled=enable_cache)
+    definition = dg.ResourceDefinition(
+        resource_fn=lambda _: resource,
+        config_schema={},  # an empty schema: any run config for it is refused
+        description="flowyml's step cache (location fixed by the code location)",
+    )
+    return {CACHE_RESOURCE_KEY: definition}
 
 
 def resolve_executor(

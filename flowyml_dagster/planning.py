@@ -141,10 +141,11 @@ def _all_steps(graphs: Iterable[PipelineGraph]) -> list[Step]:
     for graph in graphs:
         for step in graph.steps:
             seen = steps.setdefault(step.name, step)
-            if seen is not step and seen.identity != step.identity:
+            if seen is not step:
                 raise PipelineDefinitionError(
-                    f"two different steps are named '{step.name}': {seen.identity} and "
-                    f"{step.identity} (in pipeline '{graph.name}')"
+                    f"two different steps are named '{step.name}': {seen.identity} at "
+                    f"{seen.location} and {step.identity} at {step.location} (in pipeline "
+                    f"'{graph.name}'); give one of them another name="
                 )
     return list(steps.values())
 

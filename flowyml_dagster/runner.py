@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+from dagster._core.events import RunFailureReason
 
 from flowyml.core.context import Context
 from flowyml.core.execution import StepStatus
@@ -80,7 +81,21 @@ def run(
     result = job.execute_in_process(
         run_config=run_config, instance=instance, raise_on_error=False, tags=dict(tags or {})
     )
+    if _interrupted(result):
+        instance.report_run_canceled(result.dagster_run, message="Interrupted (KeyboardInterrupt)")
+        raise KeyboardInterrupt
     return _to_pipeline_result(graph, plan, result, time.perf_counter() - started)
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Dagster turns Ctrl-C during an in-process run into a failed run; the plain runner lets
+    ``KeyboardInterrupt`` through, and so does ``run``, with the run stored as CANCELED."""
+    return any(
+        event.event_type_value == "PIPELINE_FAILURE"
+        and getattr(event.event_specific_data, "failure_reason", None)
+        is RunFailureReason.UNEXPECTED_TERMINATION
+        for event in result.all_events
+    )
 
 
 def _default_instance() -> dg.DagsterInstance:

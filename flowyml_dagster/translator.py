@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster._utils.tags import is_valid_strict_tag_value, is_valid_tag_key
 
+from flowyml.core.code_fingerprint import UncachableCodeError
 from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.graph import ExecutionUnit
 from flowyml.core.pipeline import Pipeline
@@ -26,6 +27,7 @@ from flowyml_dagster.names import dagster_name, key_path
 
 GPU_POOL = "gpu"
 CACHE_METADATA_KEY = "flowyml/cache"
+CACHE_REASON_METADATA_KEY = "flowyml/cache_reason"
 STEP_METADATA_KEY = "flowyml/step"
 _CODE_REFERENCES_KEY = "dagster/code_references"
 # A dict with more entries is data (scores per row ...), not a set of metrics for the event log.
@@ -100,8 +102,12 @@ class FlowymlTranslator:
         return None
 
     def get_retry_policy(self, unit: ExecutionUnit) -> dg.RetryPolicy | None:
-        """Dagster retries the whole unit; a group takes the most patient policy of its steps."""
-        policy = max((s.retry_policy for s in unit.steps), key=lambda p: (p.max_retries, p.delay))
+        """The step's policy as Dagster's. ``None`` for an execution group: retrying its op would
+        re-run the group's successful steps and give a ``retry=0`` step more attempts, so the
+        op body retries each step by its own policy instead."""
+        if len(unit.steps) > 1:
+            return None
+        policy = unit.steps[0].retry_policy
         if policy.max_retries == 0:
             return None
         if policy.delay <= 0:
@@ -113,9 +119,13 @@ class FlowymlTranslator:
             jitter=_JITTER.get(policy.jitter),
         )
 
-    def get_code_version(self, step: Step) -> str:
-        """The step's code fingerprint, so the UI marks assets stale when the code changes."""
-        return step.get_code_hash()[:16]
+    def get_code_version(self, step: Step) -> str | None:
+        """The step's code fingerprint, so the UI marks assets stale when the code changes;
+        ``None`` when its code reads a global without a fingerprint (it is not cached either)."""
+        try:
+            return step.get_code_hash()[:16]
+        except UncachableCodeError:
+            return None
 
     def get_metadata(self, step: Step) -> dict[str, Any]:
         """Definition metadata: the step, its options, tags Dagster's asset tags refuse, source."""
@@ -153,14 +163,20 @@ class FlowymlTranslator:
                 metadata["columns"] = shape[1]
             return metadata
         if isinstance(value, Mapping) and len(value) <= _MAX_METRICS:
-            return {
-                str(k): float(v)
-                for k, v in value.items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
-            }
+            return {str(k): number for k, v in value.items() if (number := _metric(v)) is not None}
         if isinstance(value, Sequence) and not isinstance(value, str | bytes):
             return {"length": len(value)}
         return {}
+
+
+def _metric(value: Any) -> float | None:
+    """``value`` as a metric, or ``None`` when it is not a number a float can hold (``10**400``)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def _code_reference(step: Step) -> dg.CodeReferencesMetadataValue:

@@ -9,7 +9,9 @@ them). Not a test module.
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,7 +23,8 @@ import pytest
 from dagster import DagsterEventType
 from dagster._serdes import serialize_value
 
-CACHE_RESOURCE = "flowyml_cache"
+from flowyml.core.cache_store import CACHE_DIR_ENV
+
 # flowyml's own warnings (cache problems) logged in a step worker land in the run's event log.
 INSTANCE_OVERRIDES: dict[str, Any] = {
     "python_logs": {"managed_python_loggers": ["flowyml"], "python_log_level": "INFO"}
@@ -116,26 +119,44 @@ def lines(path: Path) -> list[str]:
 # --- Dagster ------------------------------------------------------------------------------------
 
 
-def reconstructable(job_fn: Callable[[], dg.JobDefinition]) -> Any:
-    """``dagster.reconstructable(job_fn)``, with this directory as the working directory.
+def reconstructable(
+    job_fn: Callable[[], dg.JobDefinition], cache_dir: Path | str | None = None
+) -> Any:
+    """``dagster.reconstructable(job_fn)``, with this directory as the working directory, and
+    rebuilt in each worker with ``cache_dir`` as its flowyml cache.
 
     ``dagster.reconstructable`` points at the module with the *current* directory as working
     directory, and Python 3.11's forkserver ignores the parent's ``sys.path``: a step worker would
-    not find ``fault_pipelines``. The pointer is otherwise the same.
+    not find ``fault_pipelines``. The cache location is not run config (whoever launches a run
+    must not choose where pickles are loaded from): a deployment fixes it in its code location's
+    environment, and here each worker sets it before it builds the job.
     """
     return dg.build_reconstructable_job(
-        job_fn.__module__,
-        job_fn.__name__,
+        __name__,
+        rebuild_job.__name__,
+        reconstructable_args=(job_fn.__module__, job_fn.__name__, str(cache_dir or "")),
         reconstructor_working_directory=str(Path(inspect.getfile(job_fn)).parent),
     )
 
 
-def run_config(job: dg.JobDefinition, *, cache_dir: Path | str, **params: Any) -> dict[str, Any]:
-    """The job's default run config, plus the cache directory and ``params`` on each op taking them.
+def rebuild_job(module: str, name: str, cache_dir: str) -> dg.JobDefinition:
+    """In a worker: the job of ``module.name``, with ``cache_dir`` as the flowyml cache."""
+    if cache_dir:
+        os.environ[CACHE_DIR_ENV] = cache_dir
+    return getattr(importlib.import_module(module), name)()
 
-    The cache directory goes through the cache resource's config: worker processes fork from a
-    server that does not see environment variables set after it started.
-    """
+
+class LaunchConfig(dict[str, Any]):
+    """Run config, and the flowyml cache directory the run's code location is built with."""
+
+    def __init__(self, config: Mapping[str, Any], cache_dir: Path | str | None) -> None:
+        super().__init__(config)
+        self.cache_dir = cache_dir
+
+
+def run_config(job: dg.JobDefinition, *, cache_dir: Path | str, **params: Any) -> LaunchConfig:
+    """The job's default run config plus ``params`` on each op taking them, launched with
+    ``cache_dir`` as the flowyml cache (see :func:`reconstructable`)."""
     ops: dict[str, Any] = copy.deepcopy(dict((job.run_config or {}).get("ops", {})))
     for node in job.graph.node_defs:
         schema = node.config_schema
@@ -144,12 +165,7 @@ def run_config(job: dg.JobDefinition, *, cache_dir: Path | str, **params: Any) -
         values = {name: value for name, value in params.items() if name in fields}
         if values:
             ops.setdefault(node.name, {}).setdefault("config", {}).update(values)
-    config: dict[str, Any] = {
-        "resources": {CACHE_RESOURCE: {"config": {"cache_dir": str(cache_dir)}}}
-    }
-    if ops:
-        config["ops"] = ops
-    return config
+    return LaunchConfig({"ops": ops} if ops else {}, cache_dir)
 
 
 @dataclass(frozen=True)
@@ -228,7 +244,7 @@ def execute(
     """Execute the job ``job_fn`` returns as Dagster launches it, and wait for the end."""
     started = time.monotonic()
     with dg.execute_job(
-        reconstructable(job_fn),
+        reconstructable(job_fn, getattr(config, "cache_dir", None)),
         instance=instance,
         run_config=dict(config or {}),
         reexecution_options=reexecution_options,

@@ -9,6 +9,7 @@ its default.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +68,9 @@ class StepSignature:
                     "add a positional parameter for it"
                 )
         taken = {param for _, param in bound}
+        hints = _type_hints(func)
         params = tuple(
-            ParamSpec(p.name, p.default, p.annotation)
+            ParamSpec(p.name, p.default, hints.get(p.name, inspect.Parameter.empty))
             for p in parameters
             if p.kind in _NAMED and p.name not in taken
         )
@@ -100,6 +102,25 @@ class StepSignature:
             elif parameter.name in values:
                 kwargs[parameter.name] = values[parameter.name]
         return args, kwargs
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """The function's parameter annotations as types (``from __future__ import annotations``
+    makes them strings); one that cannot be resolved is left out, i.e. unchecked."""
+    target = inspect.unwrap(func)
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception:
+        hints: dict[str, Any] = {}
+        for name, annotation in getattr(target, "__annotations__", {}).items():
+            if not isinstance(annotation, str):
+                hints[name] = annotation
+                continue
+            try:
+                hints[name] = eval(annotation, getattr(target, "__globals__", {}))
+            except Exception:
+                continue
+        return hints
 
 
 @dataclass(frozen=True)

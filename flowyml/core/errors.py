@@ -57,3 +57,7 @@ class StepCrashedError(StepExecutionError):
 
 class StepOutputError(StepExecutionError):
     """A step's return value does not match its declared ``outputs``, or cannot be pickled."""
+
+
+class StepParamError(StepExecutionError):
+    """A param's value does not fit its annotation; it would not fit on another attempt either."""

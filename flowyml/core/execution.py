@@ -1,27 +1,35 @@
 """The one step-execution core, shared by the plain runner and the Dagster op body.
 
 ``execute_step`` runs one attempt of one step: it evaluates the condition, looks up the cache,
-calls the function (in a child process killed at the deadline when the step has a timeout), names
-the outputs and stores them. Retrying is the caller's job, because Dagster retries ops itself and
-a step body that also retried would multiply the attempts.
+calls the function, names the outputs and stores them. With a ``timeout`` the whole attempt
+(condition, cache key, cache read, the call and the cache write) runs in a child process killed
+at the deadline. ``run_attempts`` is the one retry loop: the plain runner and an execution group's
+op use it; Dagster retries a single step's op itself with the same policy and the same rule of
+what is not retried (:func:`retryable`).
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
-from flowyml.core.caching import CacheStore, pickle_outputs
-from flowyml.core.errors import StepExecutionError, StepOutputError
+from flowyml.core.cache_store import CacheStore
+from flowyml.core.errors import StepExecutionError, StepOutputError, StepParamError
+from flowyml.core.fingerprint import fingerprint
 from flowyml.core.isolation import run_with_deadline
+from flowyml.core.params import ParamTypeError, typed_param
+from flowyml.core.serialization import pickle_outputs
 from flowyml.core.step import Step
 
 logger = logging.getLogger(__name__)
+# Reasons each step was not cached, already warned about: a step warns once per process.
+_warned_uncached: weakref.WeakKeyDictionary[Step, set[str]] = weakref.WeakKeyDictionary()
 
 
 class StepStatus(StrEnum):
@@ -35,17 +43,32 @@ class StepStatus(StrEnum):
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """The result of one successful attempt: outputs by name, or a condition skip."""
+    """The result of one successful attempt: outputs by name, or a condition skip.
+
+    ``cache_note`` says why a step that asked for caching was not cached this time (an input or a
+    global without a fingerprint), so Dagster can show it next to ``flowyml/cache: off``.
+    """
 
     status: StepStatus
     outputs: Mapping[str, Any] = field(default_factory=dict)
     cached: bool = False
     cache_key: str | None = None
     duration_seconds: float = 0.0
+    cache_note: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """How the attempts at one step ended: its outcome, or the last error, and the retries."""
+
+    outcome: StepOutcome | None
+    error: Exception | None
+    retries: int
 
 
 def resolve_params(step: Step, context: Mapping[str, Any]) -> dict[str, Any]:
-    """The step's params: the context value by name, else the function's default.
+    """The step's params: the context value by name (typed by the param's annotation, see
+    :mod:`flowyml.core.params`), else the function's default.
 
     Context names that only the condition asks for are included too, when the context has them
     (every context name, for a condition that takes ``**kwargs``).
@@ -55,12 +78,46 @@ def resolve_params(step: Step, context: Mapping[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {n: context[n] for n in wanted if n in context}
     for spec in step.signature.params:
         if spec.name in context:
-            params[spec.name] = context[spec.name]
+            try:
+                params[spec.name] = typed_param(spec.name, spec.annotation, context[spec.name])
+            except ParamTypeError as exc:
+                raise StepParamError(step.name, str(exc)) from None
         elif not spec.required:
             params[spec.name] = spec.default
         else:
             raise StepExecutionError(step.name, f"parameter '{spec.name}' has no value")
     return params
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether another attempt could end differently. A return value that does not fit the
+    outputs or cannot be pickled, and a param of the wrong type, fail the same way every time."""
+    return isinstance(exc, Exception) and not isinstance(exc, StepOutputError | StepParamError)
+
+
+def run_attempts(
+    step: Step,
+    attempt: Callable[[], StepOutcome],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Attempts:
+    """Call ``attempt`` until it succeeds or the step's retry policy gives up."""
+    policy = step.retry_policy
+    for number in range(policy.max_attempts):
+        try:
+            return Attempts(attempt(), None, number)
+        except Exception as exc:
+            if number < policy.max_retries and retryable(exc):
+                delay = policy.delay_before_retry(number + 1)
+                logger.warning(
+                    "step '%s' attempt %d/%d failed (%s); retrying in %.2fs",
+                    step.name, number + 1, policy.max_attempts, exc, delay,
+                )  # fmt: skip
+                sleep(delay)
+                continue
+            logger.error("step '%s' failed after %d attempt(s): %s", step.name, number + 1, exc)
+            return Attempts(None, exc, number)
+    raise AssertionError("unreachable: the last attempt returns")
 
 
 def name_outputs(step: Step, value: Any) -> dict[str, Any]:
@@ -99,17 +156,40 @@ def condition_holds(step: Step, inputs: Mapping[str, Any], params: Mapping[str, 
     return bool(step.condition(**step.condition_signature.arguments(available)))
 
 
-def cache_key_for(step: Step, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> str | None:
-    """The step's cache key, or ``None`` when caching is off or no key can be made (an input
-    without a fingerprint, a failing key function): a cache problem costs time, never a run."""
-    if not step.cache_enabled:
-        return None
+def cache_key_for(
+    step: Step, inputs: Mapping[str, Any], params: Mapping[str, Any], cache: CacheStore | None
+) -> tuple[str | None, str | None]:
+    """``(key, None)``, or ``(None, why)`` when the step cannot be cached this time (an input or
+    a global without a fingerprint, a failing key function): a cache problem costs time, never a
+    run, and is reported once per process."""
+    if cache is None or not step.cache_enabled:
+        return None, None
     own = {name: params[name] for name in step.param_names if name in params}
     try:
-        return step.get_cache_key(inputs, own)
+        return step.get_cache_key(inputs, own, secret_key=cache.secret_key), None
     except Exception as exc:
-        logger.warning("step '%s' not cached this run: %s: %s", step.name, type(exc).__name__, exc)
-        return None
+        why = _culprit(inputs, own, cache.secret_key) or f"{type(exc).__name__}: {exc}"
+        _warn_uncached(step, why)
+        return None, why
+
+
+def _warn_uncached(step: Step, why: str) -> None:
+    """One warning per step and reason in a process, not one per run."""
+    reasons = _warned_uncached.setdefault(step, set())
+    if why not in reasons:
+        reasons.add(why)
+        logger.warning("step '%s' is not cached: %s", step.name, why)
+
+
+def _culprit(inputs: Mapping[str, Any], params: Mapping[str, Any], secret_key: bytes) -> str | None:
+    """Which input or param has no fingerprint, for the warning (``None``: neither has)."""
+    for kind, values in (("input", inputs), ("param", params)):
+        for name, value in values.items():
+            try:
+                fingerprint(value, secret_key=secret_key)
+            except Exception as exc:
+                return f"{kind} '{name}' ({type(value).__qualname__}) has no fingerprint: {exc}"
+    return None
 
 
 def execute_step(
@@ -127,14 +207,29 @@ def execute_step(
     With ``require_picklable`` (values leave the process, as on Dagster), an output that cannot be
     pickled raises ``StepOutputError`` naming it; otherwise it is only left out of the cache.
     """
+    if step.timeout is None:
+        return _attempt(step, inputs, params, cache, require_picklable)
+    return run_with_deadline(
+        lambda: _attempt(step, inputs, params, cache, require_picklable=False),
+        timeout=step.timeout,
+        step=step.name,
+        dumps=lambda outcome: _dump_outcome(step, outcome),
+    )
+
+
+def _attempt(
+    step: Step,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any],
+    cache: CacheStore | None,
+    require_picklable: bool,
+) -> StepOutcome:
     started = time.perf_counter()
     if not condition_holds(step, inputs, params):
         return StepOutcome(StepStatus.SKIPPED, duration_seconds=time.perf_counter() - started)
-    key = cache_key_for(step, inputs, params) if cache is not None else None
+    key, note = cache_key_for(step, inputs, params, cache)
     if key is not None and cache is not None:
         hit, stored = cache.get(key)
-        # Decorator arguments are not in the code hash: an entry stored under other output names
-        # (``outputs=`` edited since) would hand downstream steps the wrong names, so it is a miss.
         if hit and isinstance(stored, Mapping) and set(stored) == set(step.output_names):
             return StepOutcome(
                 StepStatus.SUCCESS,
@@ -144,29 +239,33 @@ def execute_step(
                 duration_seconds=time.perf_counter() - started,
             )
     args, kwargs = step.signature.arguments(inputs, params)
-
-    def call() -> dict[str, Any]:
-        return name_outputs(step, step.func(*args, **kwargs))
-
-    if step.timeout is not None:
-        outputs = run_with_deadline(
-            call, timeout=step.timeout, step=step.name, dumps=partial(pickle_outputs, step.name)
-        )
-    else:
-        outputs = call()
-    caching = key is not None and cache is not None
-    # A timeout step's outputs already crossed a pipe as a pickle; otherwise one pickle serves
-    # both the cache entry and the check.
-    if caching or (require_picklable and step.timeout is None):
+    outputs = name_outputs(step, step.func(*args, **kwargs))
+    if key is not None or require_picklable:
         try:
             payload = pickle_outputs(step.name, outputs)
         except StepOutputError as exc:
             if require_picklable:
                 raise
-            logger.warning("%s; the result is not cached", exc)
+            note = exc.message
+            _warn_uncached(step, note)
+            key = None
         else:
             if key is not None and cache is not None:
                 cache.put(key, payload)
     return StepOutcome(
-        StepStatus.SUCCESS, outputs, cache_key=key, duration_seconds=time.perf_counter() - started
+        StepStatus.SUCCESS,
+        outputs,
+        cache_key=key,
+        duration_seconds=time.perf_counter() - started,
+        cache_note=note,
     )
+
+
+def _dump_outcome(step: Step, outcome: StepOutcome) -> bytes:
+    """The outcome for the trip out of a ``timeout`` child; an output that cannot make the trip
+    is named (the error travels back instead)."""
+    try:
+        return pickle.dumps(outcome, protocol=5)
+    except Exception:
+        pickle_outputs(step.name, outcome.outputs)  # raises, naming the output
+        raise

@@ -14,6 +14,7 @@ from typing import Any
 
 from flowyml.core.errors import MissingPipelineInputError, PipelineDefinitionError
 from flowyml.core.execution import StepStatus
+from flowyml.core.params import ParamTypeError, typed_param
 from flowyml.core.resources import ResourceRequirements
 from flowyml.core.step import Step
 
@@ -118,6 +119,7 @@ def plan_graph(name: str, steps: Sequence[Step]) -> PipelineGraph:
     producers = _producers(unique)
     ordered = _topological(name, unique, producers)
     inputs = tuple(dict.fromkeys(i for s in ordered for i in s.inputs if i not in producers))
+    _check_not_nested(name, producers, inputs)
     return PipelineGraph(
         name=name,
         steps=tuple(ordered),
@@ -142,6 +144,13 @@ def check_values(pipeline: str, steps: Iterable[Step], context: Mapping[str, Any
                     f"pipeline '{pipeline}': step '{step.name}': parameter '{param.name}' has no "
                     "value: it is not an input, not in the context and has no default"
                 )
+            if param.name in context:
+                try:
+                    typed_param(param.name, param.annotation, context[param.name])
+                except ParamTypeError as exc:
+                    raise PipelineDefinitionError(
+                        f"pipeline '{pipeline}': step '{step.name}': {exc}"
+                    ) from None
         if step.condition_signature is not None:
             known = {*step.inputs, *step.signature.parameter_of_input.values(), *step.param_names}
             known.update(context)
@@ -170,10 +179,11 @@ def _unique_steps(pipeline: str, steps: Sequence[Step]) -> list[Step]:
         seen = unique.get(step.name)
         if seen is None:
             unique[step.name] = step
-        elif seen is not step and seen.identity != step.identity:
+        elif seen is not step:
             raise PipelineDefinitionError(
-                f"pipeline '{pipeline}': two steps are named '{step.name}' "
-                f"({seen.identity} and {step.identity})"
+                f"pipeline '{pipeline}': two different steps are named '{step.name}' "
+                f"({seen.identity} at {seen.location} and {step.identity} at {step.location}); "
+                "give one of them another name="
             )
     return list(unique.values())
 
@@ -189,6 +199,25 @@ def _producers(steps: Iterable[Step]) -> dict[str, str]:
                 )
             producers[output] = step.name
     return producers
+
+
+def _check_not_nested(
+    pipeline: str, producers: Mapping[str, str], pipeline_inputs: Sequence[str]
+) -> None:
+    """No value's name is a folder of another's (``data`` and ``data/train``): values are stored
+    at paths made from their names, and one path cannot be both a file and a folder."""
+    owner = dict.fromkeys(pipeline_inputs, "a pipeline input")
+    owner.update((o, f"step '{s}'") for o, s in producers.items())
+    for name in owner:
+        segments = name.split("/")
+        for cut in range(1, len(segments)):
+            folder = "/".join(segments[:cut])
+            if folder in owner:
+                raise PipelineDefinitionError(
+                    f"pipeline '{pipeline}': '{folder}' ({owner[folder]}) and '{name}' "
+                    f"({owner[name]}) cannot both be values: '{folder}' would be a file and the "
+                    f"folder of '{name}'; rename one (e.g. '{folder}/all')"
+                )
 
 
 def _topological(pipeline: str, steps: list[Step], producers: Mapping[str, str]) -> list[Step]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flowyml.core.caching import CacheStore
+from flowyml.core.cache_store import CacheStore
 from flowyml.core.context import Context
 from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.graph import PipelineGraph, check_values, plan_graph

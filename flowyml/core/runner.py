@@ -1,25 +1,30 @@
 """The plain-Python runner: executes a pipeline graph in this process, step by step.
 
-It owns what Dagster would own on the Dagster path (order, retries, skipping what depends on a
-skipped or failed step); each attempt is one call of the shared core, ``execute_step``.
+It owns what Dagster would own on the Dagster path (order, skipping what depends on a skipped or
+failed step, handing values over); retries are the core's ``run_attempts`` and each attempt is
+one call of the shared core, ``execute_step``.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from flowyml.core.caching import CacheStore
-from flowyml.core.errors import StepExecutionError, StepOutputError
-from flowyml.core.execution import StepOutcome, StepStatus, execute_step, resolve_params
+from flowyml.core.cache_store import CacheStore
+from flowyml.core.errors import StepExecutionError
+from flowyml.core.execution import (
+    StepOutcome,
+    StepStatus,
+    execute_step,
+    resolve_params,
+    run_attempts,
+)
 from flowyml.core.graph import PipelineGraph, blocked, check_inputs
+from flowyml.core.handoff import ValueHandoff
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml.core.step import Step
-
-logger = logging.getLogger(__name__)
 
 
 def run_graph(
@@ -33,7 +38,9 @@ def run_graph(
     """Run every unit of ``graph`` in order and collect a :class:`PipelineResult`."""
     check_inputs(graph, inputs)
     started = time.perf_counter()
-    values: dict[str, Any] = {name: inputs[name] for name in graph.pipeline_inputs}
+    handoff = ValueHandoff(i for step in graph.steps for i in step.inputs)
+    for name in graph.pipeline_inputs:
+        handoff.add(name, inputs[name])  # the caller's own objects: steps get copies
     results: dict[str, StepResult] = {}
     for unit in graph.units:
         for step in unit.steps:
@@ -41,10 +48,11 @@ def run_graph(
             if why is not None:
                 results[step.name] = StepResult(step.name, why[0], reason=why[1])
                 continue
-            step_inputs = {name: values[name] for name in step.inputs}
-            result = _run_with_retries(step, step_inputs, resolve_params(step, context), cache)
+            step_inputs = handoff.take(step.inputs, isolated=step.timeout is not None)
+            result = _run_step(step, step_inputs, context, cache)
             results[step.name] = result
-            values.update(result.outputs)
+            for name, value in result.outputs.items():
+                handoff.add(name, value)
     outputs = {k: v for r in results.values() for k, v in r.outputs.items()}
     return PipelineResult(
         pipeline_name=graph.name,
@@ -55,42 +63,35 @@ def run_graph(
     )
 
 
-def _run_with_retries(
-    step: Step, inputs: Mapping[str, Any], params: Mapping[str, Any], cache: CacheStore | None
+def _run_step(
+    step: Step, inputs: Mapping[str, Any], context: Mapping[str, Any], cache: CacheStore | None
 ) -> StepResult:
-    policy = step.retry_policy
     started = time.perf_counter()
-    for attempt in range(policy.max_attempts):
-        try:
-            outcome: StepOutcome = execute_step(step, inputs, params, cache=cache)
-        except Exception as exc:
-            # A return value that does not fit the outputs or cannot be pickled fails the same way
-            # on every attempt: not retried (as on Dagster, where it is a Failure without retries).
-            if attempt < policy.max_retries and not isinstance(exc, StepOutputError):
-                delay = policy.delay_before_retry(attempt + 1)
-                logger.warning(
-                    "step '%s' attempt %d/%d failed (%s); retrying in %.2fs",
-                    step.name, attempt + 1, policy.max_attempts, exc, delay,
-                )  # fmt: skip
-                time.sleep(delay)
-                continue
-            logger.error("step '%s' failed after %d attempt(s): %s", step.name, attempt + 1, exc)
-            return StepResult(
-                step.name,
-                StepStatus.FAILED,
-                error=ErrorInfo.from_exception(exc),
-                retries=attempt,
-                duration_seconds=time.perf_counter() - started,
-                reason=str(exc) if isinstance(exc, StepExecutionError) else None,
-            )
+
+    def attempt() -> StepOutcome:
+        return execute_step(step, inputs, resolve_params(step, context), cache=cache)
+
+    attempts = run_attempts(step, attempt)
+    duration = time.perf_counter() - started
+    if attempts.outcome is None:
+        error = attempts.error
+        assert error is not None
         return StepResult(
             step.name,
-            outcome.status,
-            outputs=outcome.outputs,
-            cached=outcome.cached,
-            retries=attempt,
-            duration_seconds=time.perf_counter() - started,
-            cache_key=outcome.cache_key,
-            reason="condition is false" if outcome.status is StepStatus.SKIPPED else None,
+            StepStatus.FAILED,
+            error=ErrorInfo.from_exception(error),
+            retries=attempts.retries,
+            duration_seconds=duration,
+            reason=str(error) if isinstance(error, StepExecutionError) else None,
         )
-    raise AssertionError("unreachable: the last attempt returns")
+    outcome = attempts.outcome
+    return StepResult(
+        step.name,
+        outcome.status,
+        outputs=outcome.outputs,
+        cached=outcome.cached,
+        retries=attempts.retries,
+        duration_seconds=duration,
+        cache_key=outcome.cache_key,
+        reason="condition is false" if outcome.status is StepStatus.SKIPPED else None,
+    )

@@ -15,12 +15,18 @@ from typing import Any, Literal, overload
 from pydantic import ValidationError
 
 from flowyml.core.binding import BindingError, ConditionSignature, StepSignature
-from flowyml.core.caching import code_fingerprint, fingerprint
+from flowyml.core.code_fingerprint import code_fingerprint
 from flowyml.core.errors import StepDefinitionError
+from flowyml.core.fingerprint import fingerprint
 from flowyml.core.resources import ResourceRequirements
 from flowyml.core.retry import RetryPolicy
 
 CACHE_STRATEGIES = ("code_hash", "input_hash")
+# Starting the child that enforces a timeout takes ~10 ms: a shorter deadline can never be met.
+MIN_TIMEOUT_SECONDS = 0.05
+# Longest segment of an input/output name, in UTF-8 bytes: names become file names in Dagster's
+# storage (and in object stores), where 255 is the common limit.
+MAX_NAME_SEGMENT_BYTES = 255
 CacheStrategy = Literal["code_hash", "input_hash"]
 CacheOption = bool | str | Callable[..., Any] | None
 
@@ -68,6 +74,7 @@ class Step:
             raise StepDefinitionError(repr(func), "func", "a step must decorate a callable")
         self.func = func
         self.name = _check_name(name, func)
+        _check_plain_function(self.name, func)
         self.inputs = _names(self.name, "inputs", inputs)
         self.outputs = _names(self.name, "outputs", outputs)
         if both := sorted(set(self.inputs) & set(self.outputs)):
@@ -104,7 +111,6 @@ class Step:
             ) from None
         self.description = inspect.getdoc(func)
         self.source_code, self.source_file, self.source_line = _source_of(func)
-        self._code_hash: str | None = None
         self.config = StepConfig(
             name=self.name,
             func=func,
@@ -132,8 +138,38 @@ class Step:
 
     @property
     def identity(self) -> str:
-        """``module.qualname`` of the function: what makes a re-registration the same step."""
+        """``module.qualname`` of the function."""
         return f"{getattr(self.func, '__module__', '?')}.{getattr(self.func, '__qualname__', '?')}"
+
+    @property
+    def location(self) -> str:
+        """``file:line`` of the function's definition, for messages."""
+        return f"{self.source_file or '?'}:{self.source_line or '?'}"
+
+    def redefines(self, other: Step) -> bool:
+        """True when this step is ``other`` defined again (a re-run notebook cell, a reloaded
+        module, a function that declares steps called once more), which replaces it; False for
+        two live steps that merely share a name, which must never collapse into one.
+
+        Both need the same ``module.qualname``. Freshly compiled code is a redefinition, except
+        that two lambdas must also start on the same line. The *same* code object made into a
+        function twice is a factory: a redefinition only if it declares the same inputs and
+        outputs over the same closure values (``make_extract("age")`` and
+        ``make_extract("income")`` are two steps).
+        """
+        if self.identity != other.identity:
+            return False
+        mine = getattr(self.func, "__code__", None)
+        theirs = getattr(other.func, "__code__", None)
+        if mine is None or theirs is None:
+            return True
+        if mine is not theirs:
+            return "<lambda>" not in self.identity or mine.co_firstlineno == theirs.co_firstlineno
+        return (self.inputs, self.outputs, self.pipelines) == (
+            other.inputs,
+            other.outputs,
+            other.pipelines,
+        ) and _same_closure(self.func, other.func)
 
     @property
     def output_names(self) -> list[str]:
@@ -167,23 +203,49 @@ class Step:
         return tuple(n for n in self.condition_signature.wanted if n not in own)
 
     def get_code_hash(self) -> str:
-        """Fingerprint of the function's code (its syntax tree, decorators excluded)."""
-        if self._code_hash is None:
-            self._code_hash = code_fingerprint(self.func)
-        return self._code_hash
+        """Fingerprint of the code the step runs: its own syntax tree (decorators excluded), the
+        user functions, methods and classes it reaches, the module constants and closure values
+        it reads, and the versions of the third-party distributions it uses (see
+        :mod:`flowyml.core.code_fingerprint`). Read afresh each time: a notebook may have
+        changed a constant since."""
+        return code_fingerprint(self.func)
 
     def get_input_hash(self, inputs: Mapping[str, Any]) -> str:
         """Fingerprint of the real content of the input values."""
         return fingerprint(dict(inputs))
 
+    @property
+    def scope(self) -> tuple[str, str]:
+        """Where the step is defined (source file, qualified name): keys that leave the code out
+        still never match another project's or another step's entries."""
+        source = self.source_file or getattr(self.func, "__module__", "?")
+        return source, getattr(self.func, "__qualname__", self.name)
+
+    @property
+    def wiring(self) -> tuple[Any, ...]:
+        """Which input reaches which parameter, and which output gets which value: swapping
+        ``inputs=`` or ``outputs=`` changes the result even when nothing else changes."""
+        return (
+            self.signature.input_parameters,
+            self.signature.varargs_inputs,
+            tuple(self.output_names),
+        )
+
     def get_cache_key(
-        self, inputs: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        secret_key: bytes | None = None,
     ) -> str:
         """``"<name>:<hash>"``: equal keys mean the cached outputs may be reused.
 
-        ``code_hash`` covers code, inputs and params; ``input_hash`` covers inputs and params
-        (code edits keep the cache); a callable gets ``(inputs, params)`` and its return value is
-        the key's content. A step without caching gets ``"<name>:no-cache"``.
+        Every key covers the wiring (:attr:`wiring`). ``code_hash`` adds the code
+        (:meth:`get_code_hash`), inputs and params, so equal keys mean equal computations;
+        ``input_hash`` adds the step's :attr:`scope`, inputs and params (code edits keep the
+        cache); a callable gets ``(inputs, params)`` and its return value joins the scope.
+        Secret values (``SecretStr``) enter only as an HMAC under ``secret_key``, so a published
+        key does not let anyone test guesses. A step without caching gets ``"<name>:no-cache"``.
         """
         inputs = dict(inputs or {})
         params = dict(params or {})
@@ -191,19 +253,19 @@ class Step:
         if strategy is None:
             return f"{self.name}:no-cache"
         if callable(strategy):
-            content: Any = ("callable", strategy(inputs, params))
+            content: Any = ("callable", self.scope, self.wiring, strategy(inputs, params))
         elif strategy == "input_hash":
-            content = ("input_hash", inputs, params)
+            content = ("input_hash", self.scope, self.wiring, inputs, params)
         else:
-            content = ("code_hash", self.get_code_hash(), inputs, params)
-        return f"{self.name}:{fingerprint(content)}"
+            content = ("code_hash", self.get_code_hash(), self.wiring, inputs, params)
+        return f"{self.name}:{fingerprint(content, secret_key=secret_key)}"
 
 
 class StepRegistry:
     """Steps by name, in registration order, for ``Pipeline(auto_discover=True)``.
 
-    Registering the same function again (a re-run notebook cell, a reloaded module) replaces the
-    old step; a *different* function under a taken name is an error.
+    Defining the same function again (a re-run notebook cell, a reloaded module) replaces the
+    old step; any other step under a taken name is an error (see :meth:`Step.redefines`).
     """
 
     def __init__(self) -> None:
@@ -211,12 +273,13 @@ class StepRegistry:
 
     def register(self, step: Step) -> None:
         existing = self._steps.get(step.name)
-        if existing is not None and existing.identity != step.identity:
+        if existing is not None and existing is not step and not step.redefines(existing):
             raise StepDefinitionError(
                 step.name,
                 "name",
-                f"already registered by {existing.identity}; give {step.identity} another "
-                "name= or register=False",
+                f"already registered by another step ({existing.identity}, defined at "
+                f"{existing.location}); give {step.identity} at {step.location} another name=, "
+                "or register=False",
             )
         self._steps[step.name] = step
 
@@ -312,6 +375,13 @@ def step(
     ``register=False`` the step is only used through ``Pipeline.add_step``.
     """
 
+    if not isinstance(register, bool):
+        raise StepDefinitionError(
+            name or getattr(_func, "__name__", "?"),
+            "register",
+            f"must be True or False, got {register!r}",
+        )
+
     def decorator(func: Callable[..., Any]) -> Step:
         made = Step(
             func,
@@ -354,9 +424,71 @@ def _names(step: str, field_name: str, names: Any) -> list[str]:
             raise StepDefinitionError(
                 step, field_name, f"every name must be a non-empty string, got {item!r}"
             )
+        if problem := storage_path_problem(item):
+            raise StepDefinitionError(step, field_name, f"{item!r} {problem}")
     if duplicates := sorted({n for n in names if names.count(n) > 1}):
         raise StepDefinitionError(step, field_name, f"{duplicates} declared more than once")
     return list(names)
+
+
+def _same_closure(one: Callable[..., Any], two: Callable[..., Any]) -> bool:
+    cells = zip(
+        getattr(one, "__closure__", None) or (),
+        getattr(two, "__closure__", None) or (),
+        strict=True,
+    )
+    for a, b in cells:
+        try:
+            if a.cell_contents is not b.cell_contents and not bool(
+                a.cell_contents == b.cell_contents
+            ):
+                return False
+        except Exception:  # an empty cell, or values without a plain equality (arrays)
+            return False
+    return True
+
+
+def storage_path_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a storage path (``None`` if it can).
+
+    Input and output names become asset keys, and IO managers turn keys into paths: a name with
+    ``..`` could be written (or read) outside the storage folder.
+    """
+    if "\0" in name or any(ord(c) < 32 for c in name):
+        return "contains a control character (NUL, newline ...)"
+    if name.startswith("/") or name.endswith("/"):
+        return "starts or ends with '/'; write segments separated by '/', like 'data/train'"
+    for segment in name.split("/"):
+        if segment.strip() in ("", ".", ".."):
+            return f"has the segment {segment!r}; every '/'-separated segment must be a name"
+        if len(segment.encode("utf-8")) > MAX_NAME_SEGMENT_BYTES:
+            return f"has a segment longer than {MAX_NAME_SEGMENT_BYTES} bytes"
+    return None
+
+
+def _check_plain_function(step: str, func: Callable[..., Any]) -> None:
+    """Refuse functions whose call does not compute the step's value: a coroutine or generator
+    would be stored as the output, and a method would bind an input to ``self``."""
+    target = inspect.unwrap(func)
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        raise StepDefinitionError(
+            step, "func", "is 'async def'; write a plain def that calls asyncio.run(...)"
+        )
+    if inspect.isgeneratorfunction(target):
+        raise StepDefinitionError(
+            step, "func", "is a generator (it yields); return the value (e.g. a list) instead"
+        )
+    qualname = getattr(target, "__qualname__", "")
+    owner = qualname.rpartition(".")[0]
+    if owner and not owner.endswith("<locals>"):
+        parameters = list(inspect.signature(target).parameters)
+        if parameters and parameters[0] in ("self", "cls"):
+            raise StepDefinitionError(
+                step,
+                "func",
+                f"is the method {qualname}; a step must be a function: decorate a module-level "
+                "function (it may call the method)",
+            )
 
 
 def _check_cache(step: str, cache: Any) -> CacheOption:
@@ -392,10 +524,12 @@ def _check_timeout(step: str, timeout: Any) -> float | None:
         isinstance(timeout, bool)
         or not isinstance(timeout, int | float)
         or not math.isfinite(timeout)
-        or timeout <= 0
+        or timeout < MIN_TIMEOUT_SECONDS
     ):
         raise StepDefinitionError(
-            step, "timeout", f"must be a positive number of seconds, got {timeout!r}"
+            step,
+            "timeout",
+            f"must be a number of seconds of at least {MIN_TIMEOUT_SECONDS}, got {timeout!r}",
         )
     return timeout
 

@@ -16,7 +16,7 @@ import pytest
 from core_support import PYTHON, CallLog, python_env
 
 from flowyml import CacheStore, Pipeline, step
-from flowyml.core.caching import default_cache_dir
+from flowyml.core.cache_store import default_cache_dir
 
 
 def entries(root: Path) -> list[Path]:
@@ -130,7 +130,7 @@ FAILING_WRITE = """
     import signal
     import sys
 
-    from flowyml.core.caching import CacheStore
+    from flowyml.core.cache_store import CacheStore
 
     store = CacheStore(sys.argv[1])
     assert store.put("step:abc", pickle.dumps({"value": "old"}))

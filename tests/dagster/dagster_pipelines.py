@@ -195,6 +195,35 @@ def prep_c(b: int, workdir: str = "") -> int:
 GROUPED = Pipeline("grouped", steps=[prep_a, prep_b, prep_c])
 
 
+@step(outputs=["retry_group/first"], execution_group="fragile", retry=2, register=False)
+def fragile_first(workdir: str = "") -> int:
+    note(workdir, "fragile_first.calls", os.getpid())
+    return 1
+
+
+@step(
+    inputs=["retry_group/first"],
+    outputs=["retry_group/flaky"],
+    execution_group="fragile",
+    retry=2,
+    register=False,
+)
+def fragile_flaky(first: int, workdir: str = "") -> int:
+    if note(workdir, "fragile_flaky.calls", os.getpid()) < 2:
+        raise RuntimeError("first attempt fails")
+    return first + 1
+
+
+@step(inputs=["retry_group/flaky"], outputs=["retry_group/broken"], execution_group="fragile",
+      register=False)  # fmt: skip
+def fragile_broken(flaky: int, workdir: str = "") -> int:
+    note(workdir, "fragile_broken.calls", os.getpid())
+    raise RuntimeError("always fails")
+
+
+FRAGILE_GROUP = Pipeline("fragile_group", steps=[fragile_first, fragile_flaky, fragile_broken])
+
+
 # --- cache ------------------------------------------------------------------------------------
 
 
@@ -457,6 +486,7 @@ PIPELINES = [
     TIMING_OUT,
     CONDITIONAL,
     GROUPED,
+    FRAGILE_GROUP,
     CACHED,
     RESOURCED,
     TAGGED,
@@ -513,6 +543,10 @@ def conditional_job() -> dg.JobDefinition:
 
 def grouped_job() -> dg.JobDefinition:
     return definitions(GROUPED).resolve_job_def("grouped")
+
+
+def fragile_group_job() -> dg.JobDefinition:
+    return definitions(FRAGILE_GROUP).resolve_job_def("fragile_group")
 
 
 def cached_job() -> dg.JobDefinition:

@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import dagster_pipelines as pipelines
 import pytest
-from run_support import CACHE_RESOURCE, execute, run_config
+from run_support import LaunchConfig, execute, run_config
 
 SETTINGS = dg.AssetKey(["settings", "used"])
 
@@ -18,8 +18,8 @@ def settings_seen(instance: dg.DagsterInstance) -> Any:
     return pipelines.definitions(pipelines.CONFIGURED).load_asset_value(SETTINGS, instance=instance)
 
 
-def cache_only(cache_dir: Path) -> dict[str, Any]:
-    return {"resources": {CACHE_RESOURCE: {"config": {"cache_dir": str(cache_dir)}}}}
+def cache_only(cache_dir: Path) -> LaunchConfig:
+    return LaunchConfig({}, cache_dir)
 
 
 def test_each_op_has_a_config_field_per_param_of_its_step() -> None:
@@ -63,10 +63,7 @@ def test_a_param_overridden_in_run_config_is_the_value_the_step_sees(
 def test_overriding_one_param_keeps_the_other_params_from_the_pipelines_context(
     instance: dg.DagsterInstance, cache_dir: Path
 ) -> None:
-    config = {
-        **cache_only(cache_dir),
-        "ops": {"configured": {"config": {"learning_rate": 0.5}}},
-    }
+    config = LaunchConfig({"ops": {"configured": {"config": {"learning_rate": 0.5}}}}, cache_dir)
 
     run = execute(pipelines.configured_job, instance, config)
 

@@ -12,8 +12,8 @@ import pytest
 from dagster import DagsterEventType
 from run_support import execute, run_config
 
-from flowyml import Pipeline, PipelineDefinitionError, step
-from flowyml_dagster import build_definitions
+from flowyml import Pipeline, PipelineDefinitionError, Step, step
+from flowyml_dagster import FlowymlTranslator, build_definitions
 
 
 def test_step_names_dagster_refuses_become_valid_op_names() -> None:
@@ -65,18 +65,22 @@ def test_two_steps_whose_op_names_would_clash_are_an_error_naming_both() -> None
 
 
 def test_two_outputs_with_the_same_asset_key_are_an_error_naming_both_steps() -> None:
-    @step(outputs=["data/train"], register=False)
+    class LastSegment(FlowymlTranslator):
+        def get_asset_key(self, step: Step, output_name: str) -> dg.AssetKey:
+            return dg.AssetKey(output_name.rpartition("/")[2])
+
+    @step(outputs=["a/train"], register=False)
     def make_train() -> int:
         return 1
 
-    @step(outputs=["data//train"], register=False)
+    @step(outputs=["b/train"], register=False)
     def make_train_again() -> int:
         return 2
 
     pipeline = Pipeline("same_key", steps=[make_train, make_train_again])
 
     with pytest.raises(PipelineDefinitionError) as raised:
-        build_definitions([pipeline])
+        build_definitions([pipeline], translator=LastSegment())
 
     assert "'make_train'" in str(raised.value)
     assert "'make_train_again'" in str(raised.value)
@@ -92,3 +96,16 @@ def test_two_pipelines_whose_job_names_would_clash_are_an_error_naming_both() ->
 
     with pytest.raises(PipelineDefinitionError, match=re.escape("'nightly-run' and 'nightly run'")):
         build_definitions([dashed, spaced])
+
+
+def test_a_value_that_is_the_folder_of_another_is_refused_by_build_definitions() -> None:
+    @step(outputs=["data"], register=False)
+    def whole() -> int:
+        return 1
+
+    @step(inputs=["data"], outputs=["data/train"], register=False)
+    def part(data: int) -> int:
+        return data
+
+    with pytest.raises(PipelineDefinitionError, match=r"'data' .* and 'data/train'"):
+        build_definitions([Pipeline("nested", steps=[whole, part])])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from e2e_support import (
@@ -52,9 +51,3 @@ def long_step_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     module = LOCATIONS / "e2e_long_step_location.py"
     path = tmp_path_factory.mktemp("long-step-workspace") / "workspace.yaml"
     return write_workspace(path, [python_file_entry(module, LONG_STEP_LOCATION)])
-
-
-@pytest.fixture
-def fresh_cache(tmp_path: Path) -> dict[str, Any]:
-    """Run config giving one test's runs a flowyml cache of their own (a Launchpad override)."""
-    return {"resources": {"flowyml_cache": {"config": {"cache_dir": str(tmp_path / "cache")}}}}

@@ -7,21 +7,17 @@ materialization's metadata.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from e2e_support import Deployment, run_to_completion
 
 pytestmark = pytest.mark.timeout(600)
 
 
-def test_second_launch_of_training_reuses_every_cached_output(
-    examples_dev: Deployment, fresh_cache: dict[str, Any]
-) -> None:
+def test_second_launch_of_training_reuses_every_cached_output(examples_dev: Deployment) -> None:
     client = examples_dev.client
 
-    _, first_status, first = run_to_completion(client, "training", run_config=fresh_cache)
-    _, second_status, second = run_to_completion(client, "training", run_config=fresh_cache)
+    _, first_status, first = run_to_completion(client, "training")
+    _, second_status, second = run_to_completion(client, "training")
 
     assert (first_status, second_status) == ("SUCCESS", "SUCCESS"), (
         first.failure_summary() + "\n" + second.failure_summary()

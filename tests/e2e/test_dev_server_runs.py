@@ -18,9 +18,9 @@ TRAINING_OPS = {"load_digits", "preprocessing", "train", "evaluate", "promote", 
 pytestmark = pytest.mark.timeout(600)
 
 
-def _with_min_accuracy(run_config: dict[str, Any], min_accuracy: float) -> dict[str, Any]:
-    """``run_config`` plus the promote op's threshold (the rest keeps the job's defaults)."""
-    return {**run_config, "ops": {"promote": {"config": {"min_accuracy": min_accuracy}}}}
+def _with_min_accuracy(min_accuracy: float) -> dict[str, Any]:
+    """Run config setting the promote op's threshold (the rest keeps the job's defaults)."""
+    return {"ops": {"promote": {"config": {"min_accuracy": min_accuracy}}}}
 
 
 def _succeeded(status: str, events: RunEvents) -> None:
@@ -28,9 +28,9 @@ def _succeeded(status: str, events: RunEvents) -> None:
 
 
 def test_training_run_succeeds_through_the_queue_and_multiprocess_executor(
-    examples_dev: Deployment, fresh_cache: dict[str, Any]
+    examples_dev: Deployment,
 ) -> None:
-    _, status, events = run_to_completion(examples_dev.client, "training", run_config=fresh_cache)
+    _, status, events = run_to_completion(examples_dev.client, "training")
 
     _succeeded(status, events)
     kinds = [e["eventType"] for e in events.events if e.get("eventType")]
@@ -45,12 +45,10 @@ def test_training_run_succeeds_through_the_queue_and_multiprocess_executor(
     assert succeeded == TRAINING_OPS
 
 
-def test_promotion_is_skipped_when_accuracy_is_below_threshold(
-    examples_dev: Deployment, fresh_cache: dict[str, Any]
-) -> None:
+def test_promotion_is_skipped_when_accuracy_is_below_threshold(examples_dev: Deployment) -> None:
     threshold = 0.999
     _, status, events = run_to_completion(
-        examples_dev.client, "training", run_config=_with_min_accuracy(fresh_cache, threshold)
+        examples_dev.client, "training", run_config=_with_min_accuracy(threshold)
     )
 
     _succeeded(status, events)
@@ -61,12 +59,10 @@ def test_promotion_is_skipped_when_accuracy_is_below_threshold(
     assert "step 'promote' skipped: its condition is false" in events.messages("promote")
 
 
-def test_promotion_materializes_when_accuracy_meets_threshold(
-    examples_dev: Deployment, fresh_cache: dict[str, Any]
-) -> None:
+def test_promotion_materializes_when_accuracy_meets_threshold(examples_dev: Deployment) -> None:
     threshold = 0.5
     _, status, events = run_to_completion(
-        examples_dev.client, "training", run_config=_with_min_accuracy(fresh_cache, threshold)
+        examples_dev.client, "training", run_config=_with_min_accuracy(threshold)
     )
 
     _succeeded(status, events)
@@ -77,14 +73,12 @@ def test_promotion_materializes_when_accuracy_meets_threshold(
     assert promoted_accuracy >= threshold
 
 
-def test_batch_scoring_uses_the_model_a_training_run_materialized(
-    examples_dev: Deployment, fresh_cache: dict[str, Any]
-) -> None:
+def test_batch_scoring_uses_the_model_a_training_run_materialized(examples_dev: Deployment) -> None:
     client = examples_dev.client
-    _, trained, training_events = run_to_completion(client, "training", run_config=fresh_cache)
+    _, trained, training_events = run_to_completion(client, "training")
     _succeeded(trained, training_events)
 
-    _, status, events = run_to_completion(client, "batch_scoring", run_config=fresh_cache)
+    _, status, events = run_to_completion(client, "batch_scoring")
 
     _succeeded(status, events)
     predictions = events.materializations()["predictions/batch"]

@@ -233,7 +233,7 @@ def names_equal_once_sanitised(calls: Calls) -> list[Pipeline]:
     return [Pipeline("bad", steps=[train_dash, train_underscore])]
 
 
-def outputs_with_one_asset_key(calls: Calls) -> list[Pipeline]:
+def output_with_an_empty_segment(calls: Calls) -> list[Pipeline]:
     @step(outputs=["metrics/daily"], register=False)
     def daily_counts() -> int:
         calls.record("daily_counts")
@@ -256,7 +256,7 @@ def output_without_key_segments(calls: Calls) -> list[Pipeline]:
     return [Pipeline("bad", steps=[slash_only])]
 
 
-def input_key_taken_by_an_output(calls: Calls) -> list[Pipeline]:
+def input_with_an_empty_segment(calls: Calls) -> list[Pipeline]:
     @step(outputs=["raw/data"], register=False)
     def produce_raw() -> int:
         calls.record("produce_raw")
@@ -423,12 +423,12 @@ CASES = [
     # flowyml_dagster.build_definitions, after the plain build passed
     case("step-names-equal-once-sanitised", names_equal_once_sanitised, PDE,
          ("train-model", "train_model", "op name"), DEFS),
-    case("outputs-with-one-asset-key", outputs_with_one_asset_key, PDE,
-         ("daily_counts", "daily_sums", "metrics/daily"), DEFS),
-    case("output-without-key-segments", output_without_key_segments, ValueError,
-         ("slash_only", "'/'"), DEFS),
-    case("input-key-taken-by-an-output", input_key_taken_by_an_output, PDE,
-         ("raw//data", "produce_raw"), DEFS),
+    case("output-with-an-empty-segment", output_with_an_empty_segment, SDE,
+         ("daily_sums", "outputs", "metrics//daily"), DEC),
+    case("output-without-key-segments", output_without_key_segments, SDE,
+         ("slash_only", "outputs", "'/'"), DEC),
+    case("input-with-an-empty-segment", input_with_an_empty_segment, SDE,
+         ("consume_raw", "inputs", "raw//data"), DEC),
     case("outputs-with-one-dagster-name", outputs_with_one_dagster_name, PDE,
          ("two_outputs", "a-b", "a_b"), DEFS),
     case("pipelines-with-one-job-name", pipelines_with_one_job_name, PDE,
@@ -436,7 +436,7 @@ CASES = [
     case("group-split-between-pipelines", group_split_between_pipelines, PDE,
          ("prep", "beta", "group_second"), DEFS),
     case("context-value-of-the-wrong-type", context_value_of_the_wrong_type, PDE,
-         (STEP, "learning_rate"), DEFS),
+         (STEP, "learning_rate"), BUILD),
     case("priority-tag-not-a-number", priority_tag_not_a_number, PDE,
          (STEP, "dagster/priority"), DEFS),
 ]  # fmt: skip

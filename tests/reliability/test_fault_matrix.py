@@ -31,7 +31,7 @@ from reliability_support import lines, pids_in, start_python
 from run_support import Run, execute, run_config, survivors, wait_until
 
 from flowyml import CacheStore, Pipeline, StepStatus
-from flowyml.core.caching import _MAGIC
+from flowyml.core.cache_store import _MAGIC, SECRET_KEY_FILE
 from flowyml.core.isolation import TERM_GRACE_SECONDS
 from flowyml_dagster import FlowymlTranslator
 
@@ -616,7 +616,8 @@ def terminated_dagster(
             workdir={str(workdir)!r},
         )
         with dg.execute_job(
-            rs.reconstructable(fp.terminate_job), instance=instance, run_config=config
+            rs.reconstructable(fp.terminate_job, config.cache_dir), instance=instance,
+            run_config=config,
         ) as result:
             print("run", result.run_id, "success", result.success, flush=True)
         """,
@@ -664,6 +665,57 @@ def test_a_terminated_dagster_run_ends_canceled(terminated_dagster: Terminated) 
 def test_an_interrupted_plain_run_raises_keyboard_interrupt(terminated_plain: Terminated) -> None:
     assert terminated_plain.runner.returncode != 0
     assert "KeyboardInterrupt" in terminated_plain.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def interrupted_dagster_run(
+    module_tmp: Path, module_instance: dg.DagsterInstance
+) -> Iterator[Terminated]:
+    """``flowyml_dagster.run`` in a subprocess, interrupted with Ctrl-C (SIGINT) mid-step."""
+    workdir = fresh(module_tmp / "interrupt-run")
+    log = module_tmp / "interrupt-run.log"
+    home = str(module_tmp / "dagster-home")  # the module instance's directory
+    runner = start_python(
+        f"""
+        import dagster as dg
+        import fault_pipelines as fp
+        import flowyml_dagster
+
+        instance = dg.DagsterInstance.from_config({home!r})
+        flowyml_dagster.run(
+            fp.TERMINATE, context={{"workdir": {str(workdir)!r}}}, instance=instance,
+            tags={{"test": "interrupted"}},
+        )
+        print("run() returned", flush=True)
+        """,
+        log=log,
+    )
+    try:
+        step_pid, child_pid = wait_for_pids(workdir / "terminate_sleeper.pids", runner, log)
+        interrupt(runner)
+        (record,) = module_instance.get_run_records(dg.RunsFilter(tags={"test": "interrupted"}))
+        yield Terminated([step_pid], child_pid, runner, record.dagster_run.status, log)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+
+
+def test_an_interrupted_flowyml_dagster_run_raises_keyboard_interrupt(
+    interrupted_dagster_run: Terminated,
+) -> None:
+    output = interrupted_dagster_run.log.read_text(errors="replace")
+
+    assert interrupted_dagster_run.runner.returncode != 0
+    assert "KeyboardInterrupt" in output
+    assert "run() returned" not in output
+
+
+def test_an_interrupted_flowyml_dagster_run_is_stored_canceled(
+    interrupted_dagster_run: Terminated,
+) -> None:
+    assert interrupted_dagster_run.status is dg.DagsterRunStatus.CANCELED
+    assert survivors([interrupted_dagster_run.child_pid], GONE_SECONDS) == []
 
 
 # --- a cache entry truncated or corrupted on disk: a miss with a warning, then rewritten --------
@@ -818,7 +870,8 @@ DAGSTER_CONCURRENT_RUN = """
     instance = dg.DagsterInstance.from_config({home!r})
     config = rs.run_config(fp.concurrent_job(), cache_dir={cache_dir!r}, workdir={workdir!r})
     with dg.execute_job(
-        rs.reconstructable(fp.concurrent_job), instance=instance, run_config=config
+        rs.reconstructable(fp.concurrent_job, config.cache_dir), instance=instance,
+        run_config=config,
     ) as result:
         success = result.success
     defs = fp.definitions(fp.CONCURRENT)
@@ -936,7 +989,9 @@ def test_the_shared_cache_holds_exactly_the_entries_written_each_whole(
     concurrent: Concurrent,
 ) -> None:
     store = CacheStore(concurrent.cache_dir)
-    entries = sorted(p for p in concurrent.cache_dir.rglob("*") if p.is_file())
+    entries = sorted(
+        p for p in concurrent.cache_dir.rglob("*") if p.is_file() and p.name != SECRET_KEY_FILE
+    )
     expected = concurrent_keys(concurrent.workdir)
 
     assert sorted(store.path_for(key) for key in expected) == entries  # no temp file left over

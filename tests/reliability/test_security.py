@@ -24,7 +24,7 @@ from reliability_support import lines
 from run_support import Run, execute, run_config
 
 from flowyml import CacheStore, Pipeline
-from flowyml.core.caching import _MAGIC
+from flowyml.core.cache_store import _HEADER_SIZE, _LENGTH, _MAGIC
 
 SECRET = fp.SECRET_VALUE
 SECRET_BYTES = SECRET.encode()
@@ -110,14 +110,17 @@ def booby_trapped_payload(marker: Path) -> bytes:
 
 
 def craft_entry(payload: bytes, how: str) -> bytes:
-    """An entry in the store's layout (magic, SHA-256 of the payload, payload), made wrong."""
+    """An entry in the store's layout (magic, payload length, SHA-256 of the payload, payload),
+    made wrong."""
     digest = hashlib.sha256(payload).digest()
+    length = _LENGTH.pack(len(payload))
     if how == "wrong-checksum":
-        return _MAGIC + hashlib.sha256(b"another payload").digest() + payload
+        return _MAGIC + length + hashlib.sha256(b"another payload").digest() + payload
     if how == "checksum-of-a-prefix":  # pickle.loads would ignore the appended bytes
-        return _MAGIC + digest + payload + b"trailing bytes"
+        padded = payload + b"trailing bytes"
+        return _MAGIC + _LENGTH.pack(len(padded)) + digest + padded
     if how == "foreign-format":
-        return b"FLOWYML-CACHE-0\n" + digest + payload
+        return b"FLOWYML-CACHE-0\n" + length + digest + payload
     raise ValueError(how)
 
 
@@ -197,10 +200,10 @@ def test_a_step_whose_entry_fails_its_checksum_computes_its_value(planted: Plant
 
 def test_a_planted_entry_is_replaced_by_a_valid_one(planted: Planted) -> None:
     data = planted.entry.read_bytes()
-    payload = data[len(_MAGIC) + hashlib.sha256().digest_size :]
+    payload = data[_HEADER_SIZE:]
 
     assert data.startswith(_MAGIC)
-    assert data[len(_MAGIC) : len(_MAGIC) + 32] == hashlib.sha256(payload).digest()
+    assert data[_HEADER_SIZE - 32 : _HEADER_SIZE] == hashlib.sha256(payload).digest()
     assert pickle.loads(payload) == {"cached/source": list(range(100))}
 
 
@@ -291,7 +294,9 @@ def test_a_secret_never_appears_in_cache_keys(secret_run: SecretRun) -> None:
 
 
 def test_a_secret_never_appears_in_the_cache_dir(secret_run: SecretRun) -> None:
-    assert len(files_below(secret_run.cache_dir)) == len(fp.SECRET_OUTPUTS)
+    entries = [p for p in files_below(secret_run.cache_dir) if p.suffix == ".pkl"]
+
+    assert len(entries) == len(fp.SECRET_OUTPUTS)
     assert mentions_secret(secret_run.cache_dir) == []
 
 
@@ -353,3 +358,44 @@ def test_a_secret_appears_nowhere_in_the_instances_storage(
 
     assert any(masked in path.read_bytes() for path in files_below(home)), "not searchable"
     assert mentions_secret(home) == []
+
+
+@pytest.fixture(scope="module")
+def pin_dagster(module_tmp: Path, module_instance: dg.DagsterInstance) -> Run:
+    """The PIN pipeline on Dagster: the PIN is a plain string for a ``SecretStr`` param."""
+    config = run_config(fp.pin_job(), cache_dir=module_tmp / "pin-cache")
+    run = execute(fp.pin_job, module_instance, config)
+    assert run.succeeded
+    return run
+
+
+def test_a_plain_string_for_a_secret_param_reaches_the_step_as_a_secret(pin_dagster: Run) -> None:
+    value = fp.definitions(fp.PIN_PIPELINE).load_asset_value(
+        dg.AssetKey(["pin", "checked"]), instance=pin_dagster.instance
+    )
+
+    assert value == "SecretStr"
+
+
+def test_a_param_annotated_secret_is_hidden_from_run_config_whatever_its_value() -> None:
+    job = fp.pin_job()
+
+    assert fp.PIN not in repr(job.run_config)
+    assert fp.PIN not in serialize_value(job.get_job_snapshot())
+
+
+def test_the_published_data_version_does_not_let_anyone_test_guesses_of_a_secret(
+    pin_dagster: Run,
+) -> None:
+    """Everything but the store's own key is known to whoever reads the event log: the code,
+    the wiring, the other params. Trying all 10,000 PINs finds none that gives the version."""
+    tags = pin_dagster.materializations()[dg.AssetKey(["pin", "checked"])].tags or {}
+    published = tags["dagster/data_version"]
+    guessed_keys = {
+        fp.check_pin.get_cache_key({}, {"pin": SecretStr(f"{guess:04d}")}, secret_key=key)
+        for guess in range(10_000)
+        for key in (None, bytes(32))
+    }
+
+    assert len(published) == 64
+    assert not [key for key in guessed_keys if key.endswith(published)]
