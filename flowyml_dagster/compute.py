@@ -58,8 +58,10 @@ def make_compute_fn(
             if missing:
                 context.log.info(f"step '{step.name}' skipped: no value for {missing}")
                 continue
-            inputs = handoff.take(step.inputs, isolated=step.timeout is not None)
-            outcome = _run(step, inputs, params_source, store, retry_here=grouped)
+            supply = handoff.supplier(
+                step.inputs, isolated=step.timeout is not None, retried=grouped and step.retry > 0
+            )
+            outcome = _run(step, supply, params_source, store, retry_here=grouped)
             if outcome.status is StepStatus.SKIPPED:
                 context.log.info(f"step '{step.name}' skipped: its condition is false")
                 _observe_skip(context, plan, step)
@@ -89,7 +91,7 @@ def _observe_skip(context: dg.OpExecutionContext, plan: UnitPlan, step: Step) ->
 
 def _run(
     step: Step,
-    inputs: Mapping[str, Any],
+    inputs: Callable[[], dict[str, Any]],
     params_source: Mapping[str, Any],
     store: Any,
     *,
@@ -101,7 +103,7 @@ def _run(
 
     def attempt() -> StepOutcome:
         params = resolve_params(step, params_source)
-        return execute_step(step, inputs, params, cache=store, require_picklable=True)
+        return execute_step(step, inputs(), params, cache=store, require_picklable=True)
 
     if retry_here:
         attempts = run_attempts(step, attempt)

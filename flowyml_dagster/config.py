@@ -10,12 +10,13 @@ never shows in the Launchpad or the run's stored config. A param *annotated* ``S
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, get_args
+from typing import Any, get_args, get_type_hints
 
 import dagster as dg
 import pydantic
@@ -73,7 +74,7 @@ def config_fields(
             if (
                 spec.name in fields
                 or not _field_name_allowed(spec.name)
-                or _is_secret(spec.annotation)
+                or _is_secret(_hashable(spec.annotation))
                 or any(spec.name in c and not is_json_value(c[spec.name]) for c in contexts)
             ):
                 continue
@@ -92,12 +93,24 @@ def config_fields(
     return tuple(fields.values())
 
 
-def _is_secret(annotation: Any) -> bool:
-    """A param annotated ``SecretStr``/``SecretBytes`` (also inside ``Optional``) is secret
-    whatever value it is given: never a run-config field, so never shown or stored there."""
+def _is_secret(annotation: Any, seen: frozenset[Any] = frozenset()) -> bool:
+    """A param whose type holds a ``SecretStr``/``SecretBytes`` anywhere (``Optional``, a
+    container, a field of a pydantic model or dataclass) is secret whatever value it is given:
+    never a run-config field, so never shown in the Launchpad or stored with the run."""
     if annotation in (SecretStr, SecretBytes):
         return True
-    return any(_is_secret(arg) for arg in get_args(annotation))
+    if annotation in seen:
+        return False
+    seen = seen | {annotation}
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return any(_is_secret(f.annotation, seen) for f in annotation.model_fields.values())
+    if dataclasses.is_dataclass(annotation):
+        try:
+            hints = get_type_hints(annotation)
+        except Exception:  # unresolvable names: take the fields as written
+            hints = {f.name: f.type for f in dataclasses.fields(annotation)}
+        return any(_is_secret(hint, seen) for hint in hints.values())
+    return any(_is_secret(arg, seen) for arg in get_args(annotation))
 
 
 def _field_name_allowed(name: str) -> bool:

@@ -19,9 +19,11 @@ from flowyml.core.pipeline import Pipeline
 from flowyml_dagster.cache import CACHE_RESOURCE_KEY, FlowymlCacheResource
 from flowyml_dagster.compute import make_compute_fn
 from flowyml_dagster.planning import Plan, UnitPlan, make_plan
+from flowyml_dagster.storage import instance_storage_io_manager
 from flowyml_dagster.translator import FlowymlTranslator
 
 ExecutorChoice = dg.ExecutorDefinition | Literal["default"] | None
+IOManagerChoice = dg.IOManagerDefinition | Literal["default"] | None
 _PRELOADED = ("dagster", "flowyml", "flowyml_dagster")
 
 
@@ -35,13 +37,18 @@ class Translation:
     schedules: tuple[dg.ScheduleDefinition, ...]
 
     def to_definitions(
-        self, *, cache_dir: str | None, enable_cache: bool, executor: ExecutorChoice
+        self,
+        *,
+        cache_dir: str | None,
+        enable_cache: bool,
+        executor: ExecutorChoice,
+        io_manager: IOManagerChoice = "default",
     ) -> dg.Definitions:
         return dg.Definitions(
             assets=self.assets,
             jobs=self.jobs,
             schedules=self.schedules,
-            resources=cache_resources(cache_dir, enable_cache),
+            resources=step_resources(cache_dir, enable_cache, io_manager),
             executor=resolve_executor(executor, self.plan.pipelines),
         )
 
@@ -53,17 +60,20 @@ def build_definitions(
     cache_dir: str | None = None,
     enable_cache: bool = True,
     executor: ExecutorChoice = "default",
+    io_manager: IOManagerChoice = "default",
     schedule_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
 ) -> dg.Definitions:
     """A complete code location for ``pipelines`` (``None``: every pipeline named by a step).
 
     ``executor="default"`` runs each unit in its own process, forked from a server that has
-    Dagster and the pipelines' modules imported (fast, unlike ``spawn``); pass ``None`` to leave
-    the executor to Dagster, e.g. before ``Definitions.merge`` with a deployment that has one.
+    Dagster and the pipelines' modules imported (fast, unlike ``spawn``); ``io_manager="default"``
+    stores values under the instance's storage directory, a location run config cannot move.
+    Pass ``None`` for either to leave it to Dagster or to a deployment's own, e.g. before
+    ``Definitions.merge`` with definitions that have one.
     """
     translation = translate(pipelines, translator=translator, schedule_status=schedule_status)
     return translation.to_definitions(
-        cache_dir=cache_dir, enable_cache=enable_cache, executor=executor
+        cache_dir=cache_dir, enable_cache=enable_cache, executor=executor, io_manager=io_manager
     )
 
 
@@ -101,15 +111,24 @@ def translate(
     return Translation(plan, tuple(assets), tuple(jobs.values()), schedules)
 
 
-def cache_resources(cache_dir: str | None, enable_cache: bool) -> dict[str, dg.ResourceDefinition]:
-    """The cache resource, without config (its location is not run config's to choose)."""
+def step_resources(
+    cache_dir: str | None, enable_cache: bool, io_manager: IOManagerChoice
+) -> dict[str, dg.ResourceDefinition]:
+    """The cache resource and the IO manager, neither configurable from run config: both say
+    where pickles are loaded from, which is not for whoever launches a run to choose."""
     resource = FlowymlCacheResource(cache_dir=cache_dir, enabled=enable_cache)
-    definition = dg.ResourceDefinition(
-        resource_fn=lambda _: resource,
-        config_schema={},  # an empty schema: any run config for it is refused
-        description="flowyml's step cache (location fixed by the code location)",
-    )
-    return {CACHE_RESOURCE_KEY: definition}
+    resources: dict[str, dg.ResourceDefinition] = {
+        CACHE_RESOURCE_KEY: dg.ResourceDefinition(
+            resource_fn=lambda _: resource,
+            config_schema={},  # an empty schema: any run config for it is refused
+            description="flowyml's step cache (location fixed by the code location)",
+        )
+    }
+    if io_manager == "default":
+        resources["io_manager"] = instance_storage_io_manager()
+    elif io_manager is not None:
+        resources["io_manager"] = io_manager
+    return resources
 
 
 def resolve_executor(

@@ -12,7 +12,12 @@ import dagster as dg
 from flowyml.core.pipeline import Pipeline
 from flowyml_dagster.cache import CACHE_RESOURCE_KEY
 from flowyml_dagster.compute import make_compute_fn
-from flowyml_dagster.definitions import ExecutorChoice, cache_resources, resolve_executor
+from flowyml_dagster.definitions import (
+    ExecutorChoice,
+    IOManagerChoice,
+    resolve_executor,
+    step_resources,
+)
 from flowyml_dagster.planning import Plan, UnitPlan, make_plan
 from flowyml_dagster.translator import FlowymlTranslator
 
@@ -24,8 +29,10 @@ def build_op_job(
     cache_dir: str | None = None,
     enable_cache: bool = True,
     executor: ExecutorChoice = "default",
+    io_manager: IOManagerChoice = "default",
 ) -> dg.JobDefinition:
-    """An op job for ``pipeline``, with its resources and executor bound."""
+    """An op job for ``pipeline``, with its resources and executor bound (as in
+    ``build_definitions``)."""
     translator = translator or FlowymlTranslator()
     plan = make_plan([pipeline], translator)
     ops = {unit.op_name: _op(unit, translator) for unit in plan.units}
@@ -36,7 +43,7 @@ def build_op_job(
         description=pipeline.description or f"flowyml pipeline '{pipeline.name}'",
     )
     return graph.to_job(
-        resource_defs=cache_resources(cache_dir, enable_cache),
+        resource_defs=step_resources(cache_dir, enable_cache, io_manager),
         config=plan.run_config(pipeline, pipeline.context) or None,
         executor_def=resolve_executor(executor, [pipeline]),
         tags={"flowyml/pipeline": pipeline.name},

@@ -52,18 +52,15 @@ What it cannot see, so a cache hit can be stale:
 - data a step reads from files by path, databases, the network or environment variables (a
   ``Path`` global counts by its text, never by the file's content);
 - code reached only dynamically: ``getattr(obj, "name")`` with a string, ``eval``/``exec``,
-  ``importlib.import_module``, a user module passed around as a value, functions stored inside
-  a container (a dict of handlers counts by the functions' names, as ``pickle`` sees them);
+  ``importlib.import_module``, a user module passed around as a value (functions held in a
+  global container or a user object's attributes *are* walked, within a budget of items);
 - the methods of objects the code only gets at run time (a step input, the result of a call,
   an unpickled object) when their class is not reached by name: only code that the step's code
   names, directly or through what it reaches, is walked;
-- a third-party package's own code and the mutable state of its objects (a global
-  ``rng = np.random.default_rng()`` or a fitted estimator counts by the package version only),
-  and user functions hidden inside third-party objects that do not expose ``__wrapped__``
-  (a numba dispatcher);
+- a third-party package's own code (it counts by version; a global third-party *object*, such
+  as ``MODEL = Ridge(alpha=1.0)``, counts by its state as well), and user functions hidden
+  inside third-party objects that do not expose ``__wrapped__`` (a numba dispatcher);
 - the internals of C extensions, including user-built ones;
-- class attributes of a class with source count by their text (``X = THRESHOLD`` in a class
-  body), not by the value computed when the class was created;
 - a source file edited on disk after its code was first fingerprinted in this process (the
   structure of each code object is read once per process, as the code that runs is); and
   distribution versions are read once per process.
@@ -73,6 +70,7 @@ from __future__ import annotations
 
 import ast
 import dis
+import enum
 import functools
 import hashlib
 import importlib
@@ -86,11 +84,12 @@ import sysconfig
 import textwrap
 import types
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, SecretBytes, SecretStr
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
 
 from flowyml.core.fingerprint import fingerprint
 
@@ -107,6 +106,10 @@ _MISSING: Any = object()
 _VALUE_TYPES = frozenset(
     {int, float, str, bool, bytes, type(None), complex, tuple, list, dict, set, frozenset}
 )
+# Items searched for functions held inside one value (a dispatch table, a registry).
+_HELD_CODE_BUDGET = 10_000
+_HELD_CODE = (types.FunctionType, types.MethodType, functools.partial, type)
+_SCALARS = frozenset({int, float, str, bool, bytes, type(None), complex})
 _CODE_MEMBERS = (
     types.FunctionType,
     staticmethod,
@@ -233,6 +236,7 @@ class _Walk:
         kind = type(value)
         if kind in _VALUE_TYPES:
             parts.append(self.value(value, what, reader))
+            self.feed_code_within(value, what, reader)
         elif kind is types.FunctionType:
             origin = _function_origin(value)
             if origin == _USER:
@@ -290,21 +294,30 @@ class _Walk:
             self.feed(value.keywords[key], f"argument '{key}' of a partial in {what}", reader)
 
     def feed_object(self, value: Any, what: str, reader: str) -> None:
-        """An instance: a value by content, except a third-party object, which counts by its
-        package's version (its state is the package's business and often unpicklable)."""
+        """An instance, by its class and its content: a user class is walked, a library's
+        counts by name and version, and the object's state by value (``MODEL = Ridge(alpha=1)``
+        edited to ``alpha=100`` is another key). Code the object holds (a function stored in
+        it) is walked too. An object without a fingerprint makes the step uncached."""
         cls = type(value)
         origin = _class_origin(cls)
         if origin == _USER:
             self.parts.append(self.unit(cls))
-            self.parts.append(self.value(value, what, reader))
-        elif origin.startswith(_DIST) and not isinstance(value, _content_types()):
+        elif origin.startswith(_DIST):
             self.parts.append(_origin_token(origin, _qualified(cls)))
-        else:
-            self.parts.append(self.value(value, what, reader))
+        self.parts.append(self.value(value, what, reader))
+        self.feed_code_within(value, what, reader)
         if callable(value):
             wrapped = inspect.getattr_static(value, "__wrapped__", None)
             if wrapped is not None:
                 self.feed(wrapped, what, reader)
+
+    def feed_code_within(self, value: Any, what: str, reader: str) -> None:
+        """Functions and classes held inside a value (``OPS = {"double": double}``, a registry
+        a decorator fills, ``BOX.fn = double``): the value's fingerprint knows them by name
+        only, so their code is walked as if the step named them."""
+        for held in _code_within(value):
+            self.parts.append("h")
+            self.feed(held, f"code held by {what}", reader)
 
     def walk_function(self, func: types.FunctionType, number: int) -> None:
         code = func.__code__
@@ -387,10 +400,22 @@ class _Walk:
             if isinstance(member, _CODE_MEMBERS):
                 parts.append(f"m:{name}")
                 self.feed(member, f"attribute '{name}'", reader)
-            elif digest is None and not (name.startswith("__") and name.endswith("__")):
-                # Without source, class attributes are not in any syntax tree: count them here.
+            elif not name.startswith("_"):
+                # By value, not only by source text: ``K = SCALE`` is evaluated when the class
+                # is made, so an edit of ``SCALE`` changes it without touching the class.
                 parts.append(f"m:{name}")
                 self.feed(member, f"class attribute '{name}'", reader)
+        if issubclass(cls, enum.Enum):
+            parts.append("enum")
+            parts.append(self.value([(m.name, m.value) for m in cls], "enum members", reader))
+        if issubclass(cls, BaseModel):
+            defaults = {
+                name: field.default
+                for name, field in cls.model_fields.items()
+                if field.default is not PydanticUndefined
+            }
+            parts.append("defaults")
+            parts.append(self.value(defaults, "field defaults", reader))
 
 
 def _name_of(obj: Any) -> str:
@@ -419,14 +444,32 @@ def _builtins_of(namespace: Mapping[str, Any]) -> Mapping[str, Any]:
     return vars(sys.modules["builtins"])
 
 
-def _content_types() -> tuple[type, ...]:
-    """Third-party types ``fingerprint`` hashes by content: values, not opaque objects."""
-    found: list[type] = [BaseModel, SecretStr, SecretBytes]
-    if (numpy := sys.modules.get("numpy")) is not None:
-        found += [numpy.ndarray, numpy.generic]
-    if (pandas := sys.modules.get("pandas")) is not None:
-        found += [pandas.DataFrame, pandas.Series]
-    return tuple(found)
+def _code_within(value: Any) -> Iterator[Any]:
+    """Functions, methods, partials, steps and classes inside plain containers and user objects'
+    attributes, breadth first, within :data:`_HELD_CODE_BUDGET` items (a value of a million
+    numbers is not searched through)."""
+    pending = [value]
+    seen = {id(value)}
+    budget = _HELD_CODE_BUDGET
+    while pending and budget > 0:
+        current = pending.pop(0)
+        if isinstance(current, Mapping):
+            items: Iterable[Any] = [*current.keys(), *current.values()]
+        elif isinstance(current, list | tuple | set | frozenset):
+            items = current
+        elif _class_origin(type(current)) == _USER and hasattr(current, "__dict__"):
+            items = vars(current).values()
+        else:
+            continue
+        for item in items:
+            budget -= 1
+            if budget <= 0:
+                break
+            if isinstance(item, (*_HELD_CODE, _step_class())):
+                yield item
+            elif id(item) not in seen and type(item) not in _SCALARS:
+                seen.add(id(item))
+                pending.append(item)
 
 
 @functools.cache

@@ -22,6 +22,7 @@ from typing import Any
 from flowyml.core.cache_store import CacheStore
 from flowyml.core.errors import StepExecutionError, StepOutputError, StepParamError
 from flowyml.core.fingerprint import fingerprint
+from flowyml.core.handoff import private_copy
 from flowyml.core.isolation import run_with_deadline
 from flowyml.core.params import ParamTypeError, typed_param
 from flowyml.core.serialization import pickle_outputs
@@ -67,19 +68,21 @@ class Attempts:
 
 
 def resolve_params(step: Step, context: Mapping[str, Any]) -> dict[str, Any]:
-    """The step's params: the context value by name (typed by the param's annotation, see
-    :mod:`flowyml.core.params`), else the function's default.
+    """The step's params: its own copy of the context value by name (typed by the param's
+    annotation, see :mod:`flowyml.core.params`), else the function's default. A step that
+    changes a param in place changes neither the pipeline's context nor another step's value.
 
     Context names that only the condition asks for are included too, when the context has them
     (every context name, for a condition that takes ``**kwargs``).
     """
     takes_all = step.condition_signature is not None and step.condition_signature.takes_all
     wanted = context if takes_all else step.condition_names  # a **kwargs condition sees it all
-    params: dict[str, Any] = {n: context[n] for n in wanted if n in context}
+    params: dict[str, Any] = {n: private_copy(n, context[n]) for n in wanted if n in context}
     for spec in step.signature.params:
         if spec.name in context:
+            value = private_copy(spec.name, context[spec.name])
             try:
-                params[spec.name] = typed_param(spec.name, spec.annotation, context[spec.name])
+                params[spec.name] = typed_param(spec.name, spec.annotation, value)
             except ParamTypeError as exc:
                 raise StepParamError(step.name, str(exc)) from None
         elif not spec.required:

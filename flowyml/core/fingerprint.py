@@ -30,7 +30,6 @@ import math
 import pickle
 import secrets
 import sys
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -328,6 +327,10 @@ class _ArrowColumn:
         return hashlib.sha256(b"".join(parts)).digest()
 
 
+def _is_iterator(value: Any) -> bool:
+    return hasattr(value, "__next__") and hasattr(value, "__iter__")
+
+
 class _SecretHidingPickler(pickle.Pickler):
     """A pickler that writes a secret met anywhere inside an object as its keyed HMAC, so a
     secret held by an arbitrary object is no more in clear in the fingerprint than one passed
@@ -405,7 +408,7 @@ class _Fingerprinter:
             encode = _SCALAR_ENCODERS[scalar_base]
             return lambda update, value: update(_type_tag(value) + encode(value))
         body = self._object_body(kind)
-        cheap = body == self._pickle_body
+        cheap = body == self._object_state_body
         return lambda update, value: self.composite(update, value, body, cheap=cheap)
 
     def _container_body(self, kind: type) -> Body:
@@ -448,7 +451,7 @@ class _Fingerprinter:
             return self._dataclass_body
         if issubclass(kind, Mapping | list | tuple | set | frozenset):
             return self._container_body(kind)
-        return self._pickle_body
+        return self._object_state_body
 
     def composite(self, update: Update, value: Any, body: Body, *, cheap: bool = False) -> None:
         """Feed ``@`` and the sub-digest of ``value``'s body, computed once per object.
@@ -491,24 +494,32 @@ class _Fingerprinter:
     def _sequence_body(self, update: Update, value: list[Any] | tuple[Any, ...]) -> None:
         if type(value) not in (list, tuple):
             update(_type_tag(value))  # namedtuples, list subclasses
+            self._extra_state(update, value)
         update(b"%s%d;" % (b"t" if isinstance(value, tuple) else b"l", len(value)))
         for item in value:
             self.feed(update, item)
 
     def _mapping_body(self, update: Update, value: Mapping[Any, Any]) -> None:
+        """Keys and values in order: dicts keep insertion order and code depends on it (a frame
+        built from a dict takes its column order), so two orders are two values. A dict built
+        the same way has the same order in every process, so this costs no hits."""
         if type(value) is not dict:
             update(_type_tag(value))
-        if isinstance(value, OrderedDict):  # its == compares order, so order counts here too
-            update(b"D%d;" % len(value))
-            for key, item in value.items():
-                self.feed(update, key)
-                self.feed(update, item)
-            return
-        # Sorted by the digests of key and value: no order, and no tie between keys whose
-        # content is equal but which are distinct to ``==`` (two ``object()`` keys).
-        update(b"d%d;" % len(value))
-        for pair in sorted((self.digest(k), self.digest(v)) for k, v in value.items()):
-            update(b"".join(pair))
+            self._extra_state(update, value)
+        update(b"D%d;" % len(value))
+        for key, item in value.items():
+            self.feed(update, key)
+            self.feed(update, item)
+
+    def _extra_state(self, update: Update, value: Any) -> None:
+        """What a subclass of a container carries besides its items: a ``defaultdict``'s
+        factory, attributes set on the object."""
+        factory = getattr(value, "default_factory", None)
+        if factory is not None:
+            update(_frame(b"f", _qualname(factory).encode()))
+        attributes = getattr(value, "__dict__", None)
+        if attributes:
+            self.feed(update, dict(sorted(attributes.items())))
 
     def _set_body(self, update: Update, value: set[Any] | frozenset[Any]) -> None:
         if type(value) not in (set, frozenset):
@@ -550,12 +561,41 @@ class _Fingerprinter:
         self.feed(update, value.__pydantic_private__)
 
     def _dataclass_body(self, update: Update, value: Any) -> None:
+        """Fields in order, then any other attribute the object holds (a fitted ``coef_`` set
+        after construction): the step that receives it can read those too."""
         update(_type_tag(value))
         fields = dataclasses.fields(value)
         update(b"a%d;" % len(fields))
         for field in fields:
             update(_frame(b"n", field.name.encode()))
             self.feed(update, getattr(value, field.name))
+        names = {field.name for field in fields}
+        extra = {k: v for k, v in getattr(value, "__dict__", {}).items() if k not in names}
+        self.feed(update, dict(sorted(extra.items())))
+
+    def _object_state_body(self, update: Update, value: Any) -> None:
+        """Any other object, by what pickling it would save (``__reduce_ex__``): how it is rebuilt
+        and its state, fed structurally, so a set in its state counts by content, not in the
+        hash-seed-dependent order a pickle writes it. Falls back to the pickle for state that
+        refers back to the object itself."""
+        try:
+            reduced = value.__reduce_ex__(5)
+        except Exception:
+            reduced = None
+        if not isinstance(reduced, tuple) or not 2 <= len(reduced) <= 6:
+            self._pickle_body(update, value)
+            return
+        callable_, args, *rest = reduced
+        try:
+            parts = hashlib.sha256()
+            self.feed(parts.update, args)
+            for part in rest:  # state, list items, dict items, state setter
+                self.feed(parts.update, list(part) if _is_iterator(part) else part)
+        except UnfingerprintableError:
+            self._pickle_body(update, value)
+            return
+        maker = f"{getattr(callable_, '__module__', '?')}.{getattr(callable_, '__qualname__', '?')}"
+        update(_type_tag(value) + _frame(b"r", maker.encode()) + parts.digest())
 
     def _pickle_body(self, update: Update, value: Any) -> None:
         """Any other object: its class and its pickle. Protocol 5 hands large contiguous buffers

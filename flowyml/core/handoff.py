@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -38,21 +38,22 @@ class ValueHandoff:
     def __contains__(self, name: object) -> bool:
         return name in self._values
 
-    def take(self, names: Iterable[str], *, isolated: bool = False) -> dict[str, Any]:
-        """The values of ``names`` for one taker. ``isolated`` takers run in a process of their
-        own (a ``timeout`` child) and get the values themselves, copied by ``fork``."""
-        taken: dict[str, Any] = {}
+    def supplier(
+        self, names: Iterable[str], *, isolated: bool = False, retried: bool = False
+    ) -> Callable[[], dict[str, Any]]:
+        """What gives one taker the values of ``names``, afresh for each of its attempts, so a
+        retry never sees what the failed attempt changed. ``isolated`` takers run in a process
+        of their own (a ``timeout`` child) and get the values themselves, copied by ``fork``; the
+        last taker of an owned value gets it as it is, unless it may be ``retried``."""
+        chosen: dict[str, tuple[Any, bool]] = {}
         for name in names:
             self._remaining[name] -= 1
-            value = self._values[name]
-            if isolated or (name in self._owned and self._remaining[name] <= 0):
-                taken[name] = value
-            else:
-                taken[name] = private_copy(name, value)
-        return taken
-
-    def values(self) -> Mapping[str, Any]:
-        return self._values
+            last_owner = name in self._owned and self._remaining[name] <= 0 and not retried
+            chosen[name] = (self._values[name], isolated or last_owner)
+        return lambda: {
+            name: value if as_is else private_copy(name, value)
+            for name, (value, as_is) in chosen.items()
+        }
 
 
 def private_copy(name: str, value: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flowyml.core.cache_store import CacheStore
@@ -48,8 +48,10 @@ def run_graph(
             if why is not None:
                 results[step.name] = StepResult(step.name, why[0], reason=why[1])
                 continue
-            step_inputs = handoff.take(step.inputs, isolated=step.timeout is not None)
-            result = _run_step(step, step_inputs, context, cache)
+            supply = handoff.supplier(
+                step.inputs, isolated=step.timeout is not None, retried=step.retry > 0
+            )
+            result = _run_step(step, supply, context, cache)
             results[step.name] = result
             for name, value in result.outputs.items():
                 handoff.add(name, value)
@@ -64,12 +66,15 @@ def run_graph(
 
 
 def _run_step(
-    step: Step, inputs: Mapping[str, Any], context: Mapping[str, Any], cache: CacheStore | None
+    step: Step,
+    inputs: Callable[[], dict[str, Any]],
+    context: Mapping[str, Any],
+    cache: CacheStore | None,
 ) -> StepResult:
     started = time.perf_counter()
 
     def attempt() -> StepOutcome:
-        return execute_step(step, inputs, resolve_params(step, context), cache=cache)
+        return execute_step(step, inputs(), resolve_params(step, context), cache=cache)
 
     attempts = run_attempts(step, attempt)
     duration = time.perf_counter() - started

@@ -405,10 +405,18 @@ def step(
 
 
 def _check_name(name: str | None, func: Callable[..., Any]) -> str:
+    """The step's name: also the name its value is stored under when it has no outputs, so it
+    must be a storage path too."""
     if name is None:
         name = getattr(func, "__name__", None)
+        if name is None:
+            raise StepDefinitionError(
+                repr(func), "name", f"a {type(func).__name__} has no __name__: give the step name="
+            )
     if not isinstance(name, str) or not name.strip():
         raise StepDefinitionError(repr(name), "name", "must be a non-empty string")
+    if problem := storage_path_problem(name):
+        raise StepDefinitionError(name, "name", f"{name!r} {problem}")
     return name
 
 

@@ -108,9 +108,68 @@ def test_lengths_are_framed_so_concatenations_never_collide() -> None:
         assert fingerprint(one) != fingerprint(two)
 
 
-def test_dict_and_set_order_does_not_count() -> None:
-    assert fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
+def test_set_order_does_not_count() -> None:
     assert fingerprint({"x", "y", "z"}) == fingerprint({"z", "x", "y"})
+
+
+def test_dict_order_counts_since_code_depends_on_it() -> None:
+    """``pd.DataFrame({"a": ..., "b": ...})`` takes its column order from the dict."""
+    assert fingerprint({"a": 1, "b": 2}) != fingerprint({"b": 2, "a": 1})
+
+
+def test_a_dataclass_attribute_set_after_construction_counts() -> None:
+    @dataclasses.dataclass
+    class Model:
+        alpha: float = 1.0
+
+    one, two = Model(), Model()
+    one.coef_ = 2.0  # type: ignore[attr-defined]
+    two.coef_ = 5.0  # type: ignore[attr-defined]
+
+    assert fingerprint(one) != fingerprint(two)
+
+
+def test_a_defaultdicts_factory_counts() -> None:
+    assert fingerprint(collections.defaultdict(int)) != fingerprint(collections.defaultdict(list))
+
+
+def test_attributes_of_a_list_subclass_count() -> None:
+    class Tagged(list):  # type: ignore[type-arg]
+        pass
+
+    one, two = Tagged([1]), Tagged([1])
+    one.tag = "a"  # type: ignore[attr-defined]
+    two.tag = "b"  # type: ignore[attr-defined]
+
+    assert fingerprint(one) != fingerprint(two)
+
+
+class Vocabulary:
+    """A plain object holding a set of strings: its pickle's order depends on the hash seed."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = set(words)
+
+
+def test_an_objects_set_of_strings_gives_one_fingerprint_whatever_the_hash_seed() -> None:
+    script = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_fingerprint_values import Vocabulary\n"
+        "from flowyml.core.fingerprint import fingerprint\n"
+        "print(fingerprint(Vocabulary([f'w{i}' for i in range(50)])))\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+
+    assert len(digests) == 1
 
 
 def test_ordered_dict_order_counts_like_its_equality() -> None:

@@ -72,3 +72,37 @@ def test_a_value_that_cannot_be_copied_is_passed_as_it_is() -> None:
     result = Pipeline("p", auto_discover=True, enable_cache=False).run()
 
     assert result["total"] == 3
+
+
+def test_a_retry_sees_the_input_as_produced_not_as_the_failed_attempt_left_it(
+    tmp_path: Any,
+) -> None:
+    failed_once = tmp_path / "failed-once"
+
+    @step(outputs=["raw"])
+    def make() -> list[int]:
+        return [1, 2, 3]
+
+    @step(inputs=["raw"], outputs=["n"], retry=1, cache=False)
+    def consume(raw: list[int]) -> int:
+        raw.append(99)
+        if not failed_once.exists():
+            failed_once.touch()
+            raise RuntimeError("flaky")
+        return len(raw)
+
+    result = Pipeline("p", auto_discover=True).run()
+
+    assert result["n"] == 4
+
+
+def test_a_step_changing_a_context_param_changes_neither_the_context_nor_the_next_run() -> None:
+    @step(outputs=["n"], cache=False)
+    def grow(cfg: Any) -> int:
+        cfg.append(1)
+        return len(cfg)
+
+    pipeline = Pipeline("p", context={"cfg": []}, auto_discover=True)
+
+    assert [pipeline.run()["n"], pipeline.run()["n"]] == [1, 1]
+    assert pipeline.context["cfg"] == []

@@ -133,3 +133,19 @@ def test_two_unregistered_steps_under_one_name_in_a_pipeline_are_refused() -> No
 
     with pytest.raises(PipelineDefinitionError, match="two different steps are named 'extract'"):
         Pipeline("p").add_step(one).add_step(two).build()
+
+
+@pytest.mark.parametrize("name", ["../../../../ESCAPED", "/abs", "a\0b"])
+def test_a_step_name_that_is_not_a_storage_path_is_refused(name: str) -> None:
+    """A step without outputs stores its value under its own name."""
+    with pytest.raises(StepDefinitionError) as caught:
+        step(name=name, register=False)(lambda: 1)
+
+    assert caught.value.field == "name"
+
+
+def test_a_callable_without_a_name_asks_for_name() -> None:
+    import functools
+
+    with pytest.raises(StepDefinitionError, match="give the step name="):
+        step(register=False)(functools.partial(print, "x"))

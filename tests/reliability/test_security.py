@@ -19,12 +19,13 @@ import dagster as dg
 import fault_pipelines as fp
 import pytest
 from dagster._serdes import serialize_value
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from reliability_support import lines
 from run_support import Run, execute, run_config
 
-from flowyml import CacheStore, Pipeline
+from flowyml import CacheStore, Pipeline, step
 from flowyml.core.cache_store import _HEADER_SIZE, _LENGTH, _MAGIC
+from flowyml_dagster import build_definitions
 
 SECRET = fp.SECRET_VALUE
 SECRET_BYTES = SECRET.encode()
@@ -399,3 +400,24 @@ def test_the_published_data_version_does_not_let_anyone_test_guesses_of_a_secret
 
     assert len(published) == 64
     assert not [key for key in guessed_keys if key.endswith(published)]
+
+
+class Credentials(BaseModel):
+    user: str
+    password: SecretStr
+
+
+def test_a_model_param_holding_a_secret_is_hidden_from_run_config() -> None:
+    @step(outputs=["connected"], register=False)
+    def connect(creds: Credentials) -> str:
+        return creds.user
+
+    pipeline = Pipeline(
+        "creds",
+        context={"creds": {"user": "bob", "password": "hunter2-PLAINPW"}},
+        steps=[connect],
+    )
+    job = build_definitions([pipeline]).resolve_job_def("creds")
+
+    assert "hunter2-PLAINPW" not in repr(job.run_config)
+    assert "hunter2-PLAINPW" not in serialize_value(job.get_job_snapshot())
