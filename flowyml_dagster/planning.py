@@ -15,10 +15,10 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.storage.tags import PRIORITY_TAG
-from pydantic import TypeAdapter, ValidationError
 
 from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.graph import ExecutionUnit, PipelineGraph, plan_graph
+from flowyml.core.params import ParamTypeError, typed_param
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.step import Step, get_step_registry
 from flowyml_dagster.config import (
@@ -202,23 +202,22 @@ def _check_priority(unit: ExecutionUnit, translator: FlowymlTranslator) -> None:
 
 
 def _check_context_values(unit: UnitPlan, owners: Sequence[Pipeline]) -> None:
-    """Each pipeline's context values fit the op's config types (else the run would not start)."""
+    """Each pipeline's context values fit the op's config types (else the run would not start),
+    by the core's one rule for typing params; its message never shows the value."""
     for pipeline in owners:
         for field in unit.config_fields:
             if field.name not in pipeline.context:
                 continue
-            value = pipeline.context[field.name]
             try:
-                TypeAdapter(field.annotation).validate_python(value, strict=True)
-            except ValidationError as exc:
+                typed_param(field.name, field.annotation, pipeline.context[field.name])
+            except ParamTypeError as exc:
                 step = next(
                     s.name
                     for s in unit.unit.steps
                     if field.name in (*s.param_names, *s.condition_names)
                 )
                 raise PipelineDefinitionError(
-                    f"pipeline '{pipeline.name}': step '{step}': param '{field.name}': context "
-                    f"value {value!r} does not fit its type ({exc.errors()[0]['msg']})"
+                    f"pipeline '{pipeline.name}': step '{step}': {exc}"
                 ) from None
 
 
