@@ -15,6 +15,7 @@ from typing import Literal
 
 import dagster as dg
 
+from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.pipeline import Pipeline
 from flowyml_dagster.cache import CACHE_RESOURCE_KEY, FlowymlCacheResource
 from flowyml_dagster.compute import make_compute_fn
@@ -99,16 +100,27 @@ def translate(
     )
     jobs = {p.name: _asset_job(p, plan) for p in plan.pipelines}
     schedules = tuple(
-        dg.ScheduleDefinition(
-            name=f"{jobs[p.name].name}_schedule",
-            cron_schedule=p.schedule,
-            job=jobs[p.name],
-            default_status=schedule_status,
-        )
-        for p in plan.pipelines
-        if p.schedule
+        _schedule(p, jobs[p.name], schedule_status) for p in plan.pipelines if p.schedule
     )
     return Translation(plan, tuple(assets), tuple(jobs.values()), schedules)
+
+
+def _schedule(
+    pipeline: Pipeline, job: dg.UnresolvedAssetJobDefinition, status: dg.DefaultScheduleStatus
+) -> dg.ScheduleDefinition:
+    """The pipeline's schedule; a cron string Dagster cannot read names the pipeline."""
+    try:
+        return dg.ScheduleDefinition(
+            name=f"{job.name}_schedule",
+            cron_schedule=pipeline.schedule,
+            job=job,
+            default_status=status,
+        )
+    except dg.DagsterInvalidDefinitionError as exc:
+        raise PipelineDefinitionError(
+            f"pipeline '{pipeline.name}': schedule {pipeline.schedule!r} is not a cron schedule "
+            f"Dagster can run ({exc})"
+        ) from None
 
 
 def step_resources(

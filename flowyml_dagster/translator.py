@@ -139,8 +139,8 @@ class FlowymlTranslator:
             metadata["flowyml/retry"] = step.retry_policy.model_dump(mode="json")
         if step.timeout is not None:
             metadata["flowyml/timeout_seconds"] = float(step.timeout)
-        if step.resources is not None:
-            metadata["flowyml/resources"] = kubernetes.describe(step.resources)
+        if step.requirements is not None:
+            metadata["flowyml/resources"] = kubernetes.describe(step.requirements)
         if step.execution_group:
             metadata["flowyml/execution_group"] = step.execution_group
         loose = {k: v for k, v in step.tags.items() if not _strict_tag(k, v)}

@@ -1,4 +1,4 @@
-"""Fixtures for every test: an empty step registry and a private cache directory."""
+"""Fixtures for every test: an empty step registry, a private cache and runs directory."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flowyml.core.step import get_step_registry
 def empty_registry() -> Iterator[None]:
     """Each test registers its own steps; none leak into the next test."""
     registry = get_step_registry()
-    saved = registry.steps()
+    saved = registry.get_all()
     registry.clear()
     yield
     registry.clear()
@@ -28,3 +28,11 @@ def private_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache_dir = tmp_path / "flowyml-cache"
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(cache_dir))
     return cache_dir
+
+
+@pytest.fixture(autouse=True)
+def private_runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Plain runs of a test leave their records in the test's own directory."""
+    runs_dir = tmp_path / "flowyml-runs"
+    monkeypatch.setenv("FLOWYML_RUNS_DIR", str(runs_dir))
+    return runs_dir

@@ -18,10 +18,6 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 _NAMED = (*_POSITIONAL, inspect.Parameter.KEYWORD_ONLY)
 
 
-class BindingError(ValueError):
-    """An input cannot be given to the function; the caller adds the step's name."""
-
-
 @dataclass(frozen=True)
 class ParamSpec:
     """A parameter filled from the context: its name, default and annotation."""
@@ -37,12 +33,18 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class StepSignature:
-    """The binding of one function: inputs → parameters, and the params left for the context."""
+    """The binding of one function: inputs → parameters, and the params left for the context.
+
+    ``unbound`` holds the inputs no parameter can take. A step with one can still be made and
+    registered, as in the original flowyml (code may build its steps before fixing them up);
+    planning a pipeline with it refuses it, before any step runs.
+    """
 
     parameters: tuple[inspect.Parameter, ...]
     input_parameters: tuple[tuple[str, str], ...]
     varargs_inputs: tuple[str, ...]
     params: tuple[ParamSpec, ...]
+    unbound: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, func: Callable[..., Any], inputs: Sequence[str]) -> StepSignature:
@@ -55,6 +57,7 @@ class StepSignature:
         ]
         bound: list[tuple[str, str]] = []
         varargs: list[str] = []
+        unbound: list[str] = []
         for name in inputs:
             if name in claimed:
                 bound.append((name, name))
@@ -63,10 +66,7 @@ class StepSignature:
             elif has_varargs:
                 varargs.append(name)
             else:
-                raise BindingError(
-                    f"input '{name}' has no parameter to bind to: name a parameter '{name}' or "
-                    "add a positional parameter for it"
-                )
+                unbound.append(name)
         taken = {param for _, param in bound}
         hints = _type_hints(func)
         params = tuple(
@@ -74,7 +74,7 @@ class StepSignature:
             for p in parameters
             if p.kind in _NAMED and p.name not in taken
         )
-        return cls(parameters, tuple(bound), tuple(varargs), params)
+        return cls(parameters, tuple(bound), tuple(varargs), params, tuple(unbound))
 
     @property
     def parameter_of_input(self) -> dict[str, str]:

@@ -172,6 +172,20 @@ class CacheStore:
             return False
         return True
 
+    def usage(self) -> tuple[int, int]:
+        """``(entries, bytes)`` held in the store now, whoever wrote them; nothing is loaded."""
+        entries = size = 0
+        with suppress(OSError), os.scandir(self.root) as shards:
+            for shard in shards:
+                if len(shard.name) != 2 or not shard.is_dir(follow_symlinks=False):
+                    continue
+                with suppress(OSError), os.scandir(shard.path) as files:
+                    for entry in files:
+                        if entry.name.endswith(".pkl") and entry.is_file(follow_symlinks=False):
+                            entries += 1
+                            size += entry.stat(follow_symlinks=False).st_size
+        return entries, size
+
     def _prepare(self) -> None:
         """Create the root if missing, then decide whether the store may be read and written."""
         try:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+
+from flowyml.core.step import Step
+
+_NAMED = (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.KEYWORD_ONLY,
+)
 
 
 class Context(Mapping[str, Any]):
-    """Read-only parameters for a pipeline run, with attribute and item access.
+    """Parameters for a pipeline run, with attribute and item access.
 
     ``inherit(**overrides)`` makes a child context that sees every parent value unless it
-    overrides it; chains of any depth resolve to the nearest definition.
+    overrides it; chains of any depth resolve to the nearest definition. ``update(mapping)`` is
+    the one way to change a context in place (attribute assignment is refused, so a typo cannot
+    silently add a parameter).
     """
 
     __slots__ = ("_params", "_parent")
@@ -22,6 +33,30 @@ class Context(Mapping[str, Any]):
     def inherit(self, **overrides: Any) -> Context:
         """A child context: ``overrides`` win, every other name comes from this context."""
         return Context(self, **overrides)
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Add or replace parameters of this context (its children see the new values)."""
+        values = dict(values)
+        if bad := [k for k in values if not isinstance(k, str) or not k.isidentifier()]:
+            raise TypeError(f"context parameter names must be identifiers, got {bad!r}")
+        self._params.update(values)
+
+    def inject_params(self, func: Callable[..., Any]) -> dict[str, Any]:
+        """The values this context gives ``func``: one for each of its parameters the context
+        has a value for, as the runners fill a step's params (a step's inputs are left out)."""
+        return {name: self[name] for name in _param_names(func) if name in self}
+
+    def validate_for_step(
+        self, func: Callable[..., Any], exclude: Iterable[str] | None = None
+    ) -> list[str]:
+        """Names of ``func``'s required parameters this context has no value for, leaving out
+        ``exclude`` (and a step's inputs)."""
+        excluded = set(exclude or ())
+        return [
+            name
+            for name in _param_names(func, required_only=True)
+            if name not in excluded and name not in self
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """Every visible parameter, parents first so nearer definitions win."""
@@ -43,7 +78,10 @@ class Context(Mapping[str, Any]):
             raise AttributeError(f"context has no parameter {name!r}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Context is read-only; use inherit(**overrides) for other values")
+        raise AttributeError(
+            f"cannot set context.{name}; use context.update({{{name!r}: ...}}) or "
+            "context.inherit(...)"
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.to_dict())
@@ -56,6 +94,20 @@ class Context(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"Context({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+
+def _param_names(func: Callable[..., Any], *, required_only: bool = False) -> list[str]:
+    """Named parameters of ``func`` that a context fills: for a step, those not bound to an
+    input (its params); for a plain function, every named one but ``self``/``cls``."""
+    if isinstance(func, Step):
+        return [p.name for p in func.signature.params if p.required or not required_only]
+    return [
+        p.name
+        for p in inspect.signature(func).parameters.values()
+        if p.kind in _NAMED
+        and p.name not in ("self", "cls")
+        and (p.default is inspect.Parameter.empty or not required_only)
+    ]
 
 
 def _restore(parent: Context | None, params: dict[str, Any]) -> Context:

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from flowyml.core.errors import MissingPipelineInputError, PipelineDefinitionError
+from flowyml.core.errors import (
+    MissingPipelineInputError,
+    PipelineDefinitionError,
+    StepDefinitionError,
+)
 from flowyml.core.execution import StepStatus
 from flowyml.core.params import ParamTypeError, typed_param
 from flowyml.core.resources import ResourceRequirements
@@ -28,6 +32,30 @@ class ExecutionUnit:
     group: str | None
     resources: ResourceRequirements | None
 
+    @property
+    def group_name(self) -> str:
+        """The unit's name under the original flowyml's ``StepGroup`` spelling."""
+        return self.name
+
+    @property
+    def aggregated_resources(self) -> ResourceRequirements | None:
+        """What the unit's process or pod needs: the merged requirements of its steps."""
+        return self.resources
+
+    @property
+    def execution_order(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One step as a node of the graph (the original flowyml's ``Node``)."""
+
+    name: str
+    step: Step
+    inputs: list[str]
+    outputs: list[str]
+
 
 @dataclass(frozen=True)
 class PipelineGraph:
@@ -42,6 +70,15 @@ class PipelineGraph:
     @cached_property
     def by_name(self) -> dict[str, Step]:
         return {s.name: s for s in self.steps}
+
+    @cached_property
+    def nodes(self) -> dict[str, GraphNode]:
+        """The steps as nodes, by name, in dependency order."""
+        return {s.name: GraphNode(s.name, s, list(s.inputs), list(s.outputs)) for s in self.steps}
+
+    def topological_sort(self) -> list[GraphNode]:
+        """Every node after the nodes whose outputs it needs."""
+        return list(self.nodes.values())
 
     def upstream_of(self, step: Step) -> list[str]:
         """Names of the steps whose outputs ``step`` needs, in input order, without repeats."""
@@ -116,6 +153,9 @@ def _not_produced(
 def plan_graph(name: str, steps: Sequence[Step]) -> PipelineGraph:
     """Order ``steps`` and group them into units, checking the wiring but not param values."""
     unique = _unique_steps(name, steps)
+    for step in unique:
+        if (problem := step.binding_problem) is not None:
+            raise StepDefinitionError(step.name, "inputs", problem)
     producers = _producers(unique)
     ordered = _topological(name, unique, producers)
     inputs = tuple(dict.fromkeys(i for s in ordered for i in s.inputs if i not in producers))
@@ -301,7 +341,7 @@ def _units(
         group = members[unit]
         name = group[0].execution_group
         try:
-            resources = ResourceRequirements.merge(*(s.resources for s in group))
+            resources = ResourceRequirements.merge(*(s.requirements for s in group))
         except ValueError as exc:
             raise PipelineDefinitionError(
                 f"pipeline '{pipeline}': execution group '{name}' (steps "

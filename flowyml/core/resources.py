@@ -8,7 +8,7 @@ Kubernetes requests/limits and pools. Quantities are kept exactly as the user wr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -84,7 +84,7 @@ class _Model(BaseModel):
         return getattr(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default) if key in type(self).model_fields else default
+        return self[key] if key in type(self).model_fields else default
 
     def __iter__(self) -> Iterator[str]:  # type: ignore[override]
         return iter(self.to_dict())
@@ -138,8 +138,9 @@ class ResourceRequirements(_Model):
     """CPU, memory, storage, GPU and placement needs of a step.
 
     ``cpu`` accepts ``4``, ``"4"``, ``"0.5"`` or ``"500m"``; ``memory`` and ``storage`` accept
-    binary (``Ki``..``Pi``) and decimal (``K``..``P``, ``KB``..``PB``) units. ``gpu`` accepts a
-    :class:`GPUConfig`, a dict, or a number of GPUs. An unknown key is an error, never ignored.
+    binary (``Ki``..``Pi``) and decimal (``K``..``P``, ``KB``..``PB``) units; a bare number is
+    refused (16 what?). ``gpu`` accepts a :class:`GPUConfig`, a dict, or a number of GPUs
+    (``0``: none). An unknown key is an error, never ignored.
     """
 
     cpu: int | float | str | None = None
@@ -162,6 +163,17 @@ class ResourceRequirements(_Model):
             cpu_millicores(value)
         return value
 
+    @field_validator("memory", "storage", mode="before")
+    @classmethod
+    def _bytes_have_a_unit(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = f"{value:g}"
+            raise ValueError(
+                f"{value!r} has no unit; write '{number}Gi' for {number} GiB or '{number}G' "
+                f"for {number} GB (units: Ki Mi Gi Ti Pi, K M G T P, KB MB GB TB PB)"
+            )
+        return value
+
     @field_validator("memory", "storage")
     @classmethod
     def _bytes_are_quantity(cls, value: str | None) -> str | None:
@@ -175,8 +187,15 @@ class ResourceRequirements(_Model):
         if isinstance(value, bool):
             raise ValueError(f"gpu must be a GPUConfig, a dict or a number of GPUs, not {value!r}")
         if isinstance(value, int | float):
-            return {"count": value}
+            return {"count": value} if value != 0 else None  # 0 GPUs: none, as written
         return value
+
+    def __getitem__(self, key: str) -> Any:
+        """Dict-style access; ``["gpu"]`` is the number of GPUs (``None`` without), as it was
+        when resources were a dict like ``{"gpu": 2}``; ``.gpu`` is the :class:`GPUConfig`."""
+        if key == "gpu":
+            return self.gpu.count if self.gpu is not None else None
+        return super().__getitem__(key)
 
     def has_gpu(self) -> bool:
         return self.gpu is not None
@@ -204,6 +223,19 @@ class ResourceRequirements(_Model):
             gpu=_merge_gpus([r.gpu for r in given if r.gpu is not None]),
             node_affinity=_merge_affinities([r.node_affinity for r in given if r.node_affinity]),
         )
+
+
+def resources(
+    cpu: int | float | str | None = None,
+    memory: str | None = None,
+    storage: str | None = None,
+    gpu: GPUConfig | Mapping[str, Any] | int | None = None,
+    node_affinity: NodeAffinity | Mapping[str, Any] | None = None,
+) -> ResourceRequirements:
+    """Validated :class:`ResourceRequirements` from keywords: ``resources(cpu=2, memory="4Gi")``."""
+    return ResourceRequirements(
+        cpu=cpu, memory=memory, storage=storage, gpu=gpu, node_affinity=node_affinity
+    )
 
 
 def _merge_gpus(gpus: list[GPUConfig]) -> GPUConfig | None:
@@ -252,4 +284,5 @@ __all__ = [
     "cpu_millicores",
     "kubernetes_quantity",
     "quantity_bytes",
+    "resources",
 ]

@@ -9,18 +9,30 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from flowyml.core.execution import StepStatus
 
 
-@dataclass(frozen=True)
-class ErrorInfo:
-    """Why a step failed: the exception's type and message, and the full traceback text."""
+class ErrorInfo(str):
+    """Why a step failed: reads as ``"<type>: <message>"`` and keeps the parts apart.
+
+    A ``str`` because flowyml 2.x programs treat ``StepResult.error`` as one
+    (``"timeout" in r.error``, ``r.error.lower()``); the exception's type name, message and full
+    traceback text stay readable as attributes.
+    """
+
+    __slots__ = ("message", "traceback", "type")
 
     type: str
     message: str
     traceback: str
+
+    def __new__(cls, type: str, message: str, traceback: str) -> ErrorInfo:
+        text = super().__new__(cls, f"{type}: {message}")
+        text.type, text.message, text.traceback = type, message, traceback
+        return text
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
@@ -30,8 +42,11 @@ class ErrorInfo:
             traceback="".join(traceback.format_exception(exc)),
         )
 
-    def __str__(self) -> str:
-        return f"{self.type}: {self.message}"
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ErrorInfo, (self.type, self.message, self.traceback))
+
+    def __repr__(self) -> str:
+        return f"ErrorInfo(type={self.type!r}, message={self.message!r})"
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,7 @@ class PipelineResult:
     step_results: Mapping[str, StepResult]
     outputs: Mapping[str, Any]
     duration_seconds: float = 0.0
+    started_at: datetime | None = None
 
     @property
     def success(self) -> bool:
@@ -91,6 +107,28 @@ class PipelineResult:
     @property
     def failed_steps(self) -> list[str]:
         return [n for n, r in self.step_results.items() if r.status is StepStatus.FAILED]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready data: how each step ended, never the values it produced."""
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline_name,
+            "status": self.state,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "duration_seconds": round(self.duration_seconds, 6),
+            "steps": {
+                name: {
+                    "status": r.status.value,
+                    "duration_seconds": round(r.duration_seconds, 6),
+                    "cached": r.cached,
+                    "retries": r.retries,
+                    "cache_key": r.cache_key,
+                    "reason": r.reason,
+                    "error": str(r.error) if r.error is not None else None,
+                }
+                for name, r in self.step_results.items()
+            },
+        }
 
     def __getitem__(self, name: str) -> Any:
         try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from flowyml.core.cache_store import CacheStore
 from flowyml.core.errors import StepExecutionError
@@ -27,6 +28,18 @@ from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml.core.step import Step
 
 
+class RunObserver(Protocol):
+    """Told of a run as it goes (the progress display is one)."""
+
+    def run_started(self, graph: PipelineGraph) -> None: ...
+
+    def step_started(self, step: Step) -> None: ...
+
+    def step_finished(self, result: StepResult) -> None: ...
+
+    def run_finished(self, result: PipelineResult) -> None: ...
+
+
 def run_graph(
     graph: PipelineGraph,
     *,
@@ -34,10 +47,14 @@ def run_graph(
     context: Mapping[str, Any],
     cache: CacheStore | None,
     run_id: str | None = None,
+    observer: RunObserver | None = None,
 ) -> PipelineResult:
     """Run every unit of ``graph`` in order and collect a :class:`PipelineResult`."""
     check_inputs(graph, inputs)
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
+    if observer is not None:
+        observer.run_started(graph)
     handoff = ValueHandoff(i for step in graph.steps for i in step.inputs)
     for name in graph.pipeline_inputs:
         handoff.add(name, inputs[name])  # the caller's own objects: steps get copies
@@ -46,23 +63,31 @@ def run_graph(
         for step in unit.steps:
             why = blocked(graph, step, {n: r.status for n, r in results.items()})
             if why is not None:
-                results[step.name] = StepResult(step.name, why[0], reason=why[1])
-                continue
-            supply = handoff.supplier(
-                step.inputs, isolated=step.timeout is not None, retried=step.retry > 0
-            )
-            result = _run_step(step, supply, context, cache)
+                result = StepResult(step.name, why[0], reason=why[1])
+            else:
+                if observer is not None:
+                    observer.step_started(step)
+                supply = handoff.supplier(
+                    step.inputs, isolated=step.timeout is not None, retried=step.retry > 0
+                )
+                result = _run_step(step, supply, context, cache)
             results[step.name] = result
+            if observer is not None:
+                observer.step_finished(result)
             for name, value in result.outputs.items():
                 handoff.add(name, value)
     outputs = {k: v for r in results.values() for k, v in r.outputs.items()}
-    return PipelineResult(
+    result = PipelineResult(
         pipeline_name=graph.name,
         run_id=run_id or uuid.uuid4().hex,
         step_results=results,
         outputs=outputs,
         duration_seconds=time.perf_counter() - started,
+        started_at=started_at,
     )
+    if observer is not None:
+        observer.run_finished(result)
+    return result
 
 
 def _run_step(

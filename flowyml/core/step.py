@@ -6,6 +6,7 @@ module is imported, with the step and the field in the message, not hours into a
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -14,7 +15,7 @@ from typing import Any, Literal, overload
 
 from pydantic import ValidationError
 
-from flowyml.core.binding import BindingError, ConditionSignature, StepSignature
+from flowyml.core.binding import ConditionSignature, StepSignature
 from flowyml.core.code_fingerprint import code_fingerprint
 from flowyml.core.errors import StepDefinitionError
 from flowyml.core.fingerprint import fingerprint
@@ -42,7 +43,7 @@ class StepConfig:
     cache: CacheOption
     retry: int
     timeout: float | None
-    resources: ResourceRequirements | None
+    resources: Mapping[str, Any] | ResourceRequirements | None
     tags: dict[str, str]
     condition: Callable[..., Any] | None
     execution_group: str | None
@@ -53,7 +54,12 @@ class StepConfig:
 
 
 class Step:
-    """A pipeline step: a function plus how it is wired, cached, retried and resourced."""
+    """A pipeline step: a function plus how it is wired, cached, retried and resourced.
+
+    ``resources`` is what the user wrote (a dict reads back as that dict); ``requirements`` is
+    the same, validated into :class:`ResourceRequirements`, and is what the runners use.
+    ``inspect.signature(step)`` is the function's signature.
+    """
 
     def __init__(
         self,
@@ -73,6 +79,7 @@ class Step:
         if not callable(func):
             raise StepDefinitionError(repr(func), "func", "a step must decorate a callable")
         self.func = func
+        self.__wrapped__ = func
         self.name = _check_name(name, func)
         _check_plain_function(self.name, func)
         self.inputs = _names(self.name, "inputs", inputs)
@@ -83,7 +90,13 @@ class Step:
         self.retry_policy = _check_retry(self.name, retry)
         self.retry = self.retry_policy.max_retries
         self.timeout = _check_timeout(self.name, timeout)
-        self.resources = _check_resources(self.name, resources)
+        self.requirements = _check_resources(self.name, resources)
+        # Read back as given: a dict stays a dict (``step.resources["gpu"] == 1``).
+        self.resources = (
+            copy.deepcopy(dict(resources)) if isinstance(resources, Mapping) else resources
+        )
+        if pipeline is None and isinstance(tags, Mapping) and isinstance(tags.get("pipeline"), str):
+            pipeline = tags["pipeline"].split(",")  # the original scopes a step by this tag
         self.pipelines = _check_pipelines(self.name, pipeline)
         self.tags = _check_tags(self.name, tags)
         if self.pipelines:
@@ -103,8 +116,6 @@ class Step:
         self.execution_group = execution_group
         try:
             self.signature = StepSignature.of(func, self.inputs)
-        except BindingError as exc:
-            raise StepDefinitionError(self.name, "inputs", str(exc)) from None
         except (TypeError, ValueError) as exc:
             raise StepDefinitionError(
                 self.name, "func", f"has no usable signature: {exc}"
@@ -170,6 +181,17 @@ class Step:
             other.outputs,
             other.pipelines,
         ) and _same_closure(self.func, other.func)
+
+    @property
+    def binding_problem(self) -> str | None:
+        """Why the function cannot receive every declared input, or ``None`` when it can."""
+        if not self.signature.unbound:
+            return None
+        names = ", ".join(f"'{n}'" for n in self.signature.unbound)
+        return (
+            f"{names} has no parameter to bind to: name a parameter after the input or add a "
+            "positional parameter for it"
+        )
 
     @property
     def output_names(self) -> list[str]:
@@ -272,6 +294,13 @@ class StepRegistry:
         self._steps: dict[str, Step] = {}
 
     def register(self, step: Step) -> None:
+        """Add ``step``; the same step (or its redefinition) again replaces it.
+
+        Raises :class:`StepDefinitionError` (a ``ValueError``) for a different step under a
+        name already taken.
+        """
+        if not isinstance(step, Step):
+            raise TypeError(f"register() takes a Step, got {type(step).__name__}")
         existing = self._steps.get(step.name)
         if existing is not None and existing is not step and not step.redefines(existing):
             raise StepDefinitionError(
@@ -286,10 +315,11 @@ class StepRegistry:
     def unregister(self, name: str) -> None:
         self._steps.pop(name, None)
 
-    def get(self, name: str) -> Step | None:
+    def get_by_name(self, name: str) -> Step | None:
+        """The step registered under ``name``, or ``None``."""
         return self._steps.get(name)
 
-    def steps(self, pipeline: str | None = None) -> list[Step]:
+    def get_all(self, pipeline: str | None = None) -> list[Step]:
         """All steps, or those of ``pipeline``: its scoped steps plus every unscoped step."""
         return [
             s
@@ -310,13 +340,16 @@ class StepRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._steps
 
+    def __repr__(self) -> str:
+        return f"StepRegistry({list(self._steps)})"
+
 
 _global_registry = StepRegistry()
 
 
 def get_registered_steps(pipeline: str | None = None) -> list[Step]:
     """Registered steps, optionally only those a pipeline of that name discovers."""
-    return _global_registry.steps(pipeline)
+    return _global_registry.get_all(pipeline)
 
 
 def clear_step_registry() -> None:

@@ -193,7 +193,7 @@ def test_a_registry_instance_keeps_its_own_steps() -> None:
 
     assert "solo" in registry
     assert len(registry) == 1
-    assert registry.get("solo") is made
+    assert registry.get_by_name("solo") is made
     assert get_registered_steps() == []
     registry.unregister("solo")
     assert len(registry) == 0

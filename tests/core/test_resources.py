@@ -63,7 +63,6 @@ def test_memory_and_storage_accept_binary_and_decimal_units(memory: str, size: i
         {"memory": "-1Gi"},
         {"memory": "0"},
         {"storage": "ten gigs"},
-        {"gpu": 0},
         {"gpu": {"count": 0}},
         {"gpu": 1.5},
         {"gpu": {"count": 1, "memory": "lots"}},
@@ -84,7 +83,7 @@ def test_a_bad_resource_value_is_a_validation_error(resources: dict[str, Any]) -
         ({"memory": "16gb"}, "resources.memory"),
         ({"memory": "16 Gi"}, "resources.memory"),
         ({"storage": "1Xi"}, "resources.storage"),
-        ({"gpu": 0}, "resources.gpu.count"),
+        ({"gpu": -1}, "resources.gpu.count"),
         ({"gpu": {"type": "a100", "count": 0}}, "resources.gpu.count"),
         ({"cpus": 4}, "resources.cpus"),
     ],
@@ -104,15 +103,27 @@ def test_a_bad_resource_value_fails_the_decoration_naming_step_and_field(
     assert f"step 'train': {field}:" in str(raised.value)
 
 
-def test_a_resources_dict_becomes_a_validated_model() -> None:
+def test_a_resources_dict_is_validated_into_the_steps_requirements() -> None:
     @step(resources={"cpu": 2, "memory": "4Gi", "gpu": {"type": "nvidia-a100", "count": 2}})
     def train() -> None:
         return None
 
-    assert isinstance(train.resources, ResourceRequirements)
-    assert train.resources.cpu == 2
-    assert train.resources.memory == "4Gi"
-    assert train.resources.gpu == GPUConfig(gpu_type="nvidia-a100", count=2)
+    assert isinstance(train.requirements, ResourceRequirements)
+    assert train.requirements.cpu == 2
+    assert train.requirements.memory == "4Gi"
+    assert train.requirements.gpu == GPUConfig(gpu_type="nvidia-a100", count=2)
+
+
+def test_a_resources_dict_reads_back_as_given() -> None:
+    given = {"gpu": 1, "memory": "4Gi"}
+
+    @step(resources=given)
+    def train() -> None:
+        return None
+
+    given["gpu"] = 8
+    assert train.resources == {"gpu": 1, "memory": "4Gi"}
+    assert train.resources["gpu"] == 1
 
 
 def test_an_int_gpu_becomes_that_many_generic_gpus() -> None:
@@ -120,10 +131,56 @@ def test_an_int_gpu_becomes_that_many_generic_gpus() -> None:
     def train() -> None:
         return None
 
-    assert train.resources is not None
-    assert train.resources.gpu == GPUConfig(gpu_type="generic", count=2)
-    assert train.resources.get_gpu_count() == 2
-    assert train.resources.has_gpu()
+    assert train.requirements is not None
+    assert train.requirements.gpu == GPUConfig(gpu_type="generic", count=2)
+    assert train.requirements.get_gpu_count() == 2
+    assert train.requirements.has_gpu()
+
+
+def test_zero_gpus_means_no_gpu() -> None:
+    @step(resources={"gpu": 0, "cpu": 1})
+    def train() -> None:
+        return None
+
+    assert train.requirements is not None
+    assert train.requirements.gpu is None
+    assert not train.requirements.has_gpu()
+    assert train.resources == {"gpu": 0, "cpu": 1}
+
+
+@pytest.mark.parametrize("field", ["memory", "storage"])
+def test_a_byte_quantity_without_a_unit_is_refused_saying_what_to_write(field: str) -> None:
+    with pytest.raises(StepDefinitionError) as raised:
+
+        @step(resources={field: 16})
+        def train() -> None:
+            return None
+
+    assert raised.value.step == "train"
+    assert field in raised.value.field
+    assert "'16Gi'" in str(raised.value)
+    assert "'16G'" in str(raised.value)
+
+
+def test_the_resources_helper_makes_validated_requirements() -> None:
+    from flowyml.core.resources import resources
+
+    made = resources(cpu="2", memory="4Gi", gpu=GPUConfig(gpu_type="nvidia-a100", count=2))
+
+    assert made == ResourceRequirements(
+        cpu="2", memory="4Gi", gpu=GPUConfig(gpu_type="nvidia-a100", count=2)
+    )
+    with pytest.raises(ValidationError):
+        resources(memory="lots")
+
+
+def test_the_gpu_read_like_a_dict_is_the_number_of_gpus() -> None:
+    resources = ResourceRequirements(gpu=GPUConfig(gpu_type="nvidia-a100", count=2))
+
+    assert resources["gpu"] == 2
+    assert resources.get("gpu") == 2
+    assert resources.gpu == GPUConfig(gpu_type="nvidia-a100", count=2)
+    assert ResourceRequirements(cpu=1)["gpu"] is None
 
 
 def test_resources_can_be_read_like_a_dict() -> None:

@@ -193,7 +193,7 @@ def test_the_config_record_mirrors_the_declaration() -> None:
     assert config.cache is False
     assert config.retry == 1
     assert config.timeout == 5
-    assert config.resources == ResourceRequirements(cpu=2)
+    assert config.resources == {"cpu": 2}
     assert config.tags == {"k": "v"}
     assert config.condition is enabled
     assert config.execution_group == "g"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from flowyml import RetryPolicy, StepDefinitionError, step
+from flowyml import Pipeline, RetryPolicy, Step, StepDefinitionError, get_registered_steps, step
 
 
 def decorate(**options: Any) -> None:
@@ -91,15 +91,31 @@ def test_a_name_that_is_both_input_and_output_of_one_step_is_refused() -> None:
     assert_refused("outputs", inputs=["data"], outputs=["data"])
 
 
-def test_an_input_with_no_parameter_to_bind_to_is_refused() -> None:
-    with pytest.raises(StepDefinitionError) as raised:
+def test_a_step_with_an_input_no_parameter_takes_can_be_made_and_registered() -> None:
+    @step(inputs=["data/raw"])
+    def train() -> None:
+        return None
 
-        @step(inputs=["data/raw"])
-        def train() -> None:
-            return None
+    made = Step(train.func, name="train_again", inputs=["data/raw", "data/extra"])
 
-    assert (raised.value.step, raised.value.field) == ("train", "inputs")
-    assert "data/raw" in str(raised.value)
+    assert get_registered_steps() == [train]
+    assert made.binding_problem is not None
+    assert "'data/raw', 'data/extra'" in made.binding_problem
+
+
+def test_an_input_with_no_parameter_to_bind_to_is_refused_when_the_pipeline_is_built() -> None:
+    calls: list[str] = []
+
+    @step(inputs=["data/raw"])
+    def train() -> None:
+        calls.append("train")
+
+    for attempt in (Pipeline("p", steps=[train]).build, Pipeline("p", steps=[train]).run):
+        with pytest.raises(StepDefinitionError) as raised:
+            attempt()
+        assert (raised.value.step, raised.value.field) == ("train", "inputs")
+        assert "data/raw" in str(raised.value)
+    assert calls == []
 
 
 @pytest.mark.parametrize(
@@ -107,7 +123,7 @@ def test_an_input_with_no_parameter_to_bind_to_is_refused() -> None:
     [
         ({"cpu": "abc"}, "resources.cpu"),
         ({"memory": "16gb"}, "resources.memory"),
-        ({"gpu": 0}, "resources.gpu.count"),
+        ({"gpu": -1}, "resources.gpu.count"),
         ({"gpus": 1}, "resources.gpus"),
         ("4 cores", "resources"),
     ],

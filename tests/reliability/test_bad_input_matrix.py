@@ -400,7 +400,7 @@ CASES = [
     case("output-is-also-input", decorated(inputs=["learning_rate"], outputs=["learning_rate"]),
          SDE, (STEP, "outputs", "learning_rate"), DEC),
     case("input-without-parameter", decorated(inputs=["data/a", "data/b"]), SDE,
-         (STEP, "inputs", "data/b"), DEC),
+         (STEP, "inputs", "data/b"), BUILD),
     # Pipeline.build() / Pipeline.run(), before any step runs
     case("two-steps-one-output", two_steps_one_output, PDE,
          ("load_csv", "load_parquet", "data/raw"), BUILD),
