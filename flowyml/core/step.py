@@ -1,7 +1,9 @@
 """The ``@step`` decorator, the ``Step`` it makes, and the registry behind auto-discovery.
 
 Every option is validated here, at decoration time, so a typo in a declaration fails when the
-module is imported, with the step and the field in the message, not hours into a run.
+module is imported, with the step and the field in the message, not hours into a run. One check
+waits for the pipeline build: whether the function can take every declared input (flowyml 2.x
+code may make such a ``Step`` and register it before it is used), still before any step runs.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ from dagster_k8s.job import (
 from kubernetes.client import V1Job
 from run_support import execute, lines, run_config
 
+from flowyml import Pipeline, step
+from flowyml_dagster import build_definitions
+
 
 def rendered_job(op_name: str) -> V1Job:
     """The Kubernetes Job that dagster-k8s would launch for ``op_name``'s step."""
@@ -108,3 +111,22 @@ def test_gpu_steps_run_one_at_a_time_when_the_gpu_pool_has_one_slot(
     assert len(intervals) == 2
     (_, first_end), (second_start, _) = intervals
     assert first_end <= second_start
+
+
+def test_zero_gpus_in_a_resources_dict_is_a_cpu_step() -> None:
+    @step(outputs=["no/gpu"], resources={"gpu": 0, "cpu": "1"}, register=False)
+    def no_gpu() -> str:
+        return "cpu"
+
+    defs = build_definitions([Pipeline("zero_gpus", steps=[no_gpu])])
+    op = defs.resolve_job_def("zero_gpus").graph.node_named("no_gpu").definition
+    container = construct_dagster_k8s_job(
+        DagsterK8sJobConfig(job_image="flowyml:test", dagster_home="/opt/dagster/home"),
+        args=["dagster", "api", "execute_step"],
+        job_name="dagster-step-no-gpu",
+        user_defined_k8s_config=get_user_defined_k8s_config(op.tags),
+    ).spec.template.spec.containers[0]
+
+    assert container.resources.requests == {"cpu": "1"}
+    assert not container.resources.limits
+    assert op.pool is None
