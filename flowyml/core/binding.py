@@ -36,8 +36,8 @@ class StepSignature:
     """The binding of one function: inputs → parameters, and the params left for the context.
 
     ``unbound`` holds the inputs no parameter can take. A step with one can still be made and
-    registered, as in the original flowyml (code may build its steps before fixing them up);
-    planning a pipeline with it refuses it, before any step runs.
+    registered, as in the original flowyml; planning a pipeline with it refuses it, before any
+    step runs.
     """
 
     parameters: tuple[inspect.Parameter, ...]

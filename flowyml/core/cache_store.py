@@ -416,7 +416,10 @@ def _check_contents(root_fd: int, root: Path) -> None:
             path = root / entry.name
             if entry.is_symlink():
                 raise _UnsafeError(f"{path} is a symlink")
-            info = entry.stat(follow_symlinks=False)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # another process's temporary file, gone since listed
+                continue
             if entry.is_dir(follow_symlinks=False):
                 problem = _owner_problem(info, _GROUP_OR_OTHER_WRITE)
             elif entry.name == SECRET_KEY_FILE:

@@ -61,3 +61,13 @@ class StepOutputError(StepExecutionError):
 
 class StepParamError(StepExecutionError):
     """A param's value does not fit its annotation; it would not fit on another attempt either."""
+
+
+def exception_text(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in when the exception's ``__str__`` raises or returns a non-string:
+    a user's odd exception must cost its step, never the run that reports it."""
+    try:
+        text = str(exc)
+    except Exception as problem:
+        return f"<str() of the exception raised {type(problem).__name__}>"
+    return text

@@ -20,7 +20,12 @@ from enum import StrEnum
 from typing import Any
 
 from flowyml.core.cache_store import CacheStore
-from flowyml.core.errors import StepExecutionError, StepOutputError, StepParamError
+from flowyml.core.errors import (
+    StepExecutionError,
+    StepOutputError,
+    StepParamError,
+    exception_text,
+)
 from flowyml.core.fingerprint import fingerprint
 from flowyml.core.handoff import private_copy
 from flowyml.core.isolation import run_with_deadline
@@ -114,11 +119,14 @@ def run_attempts(
                 delay = policy.delay_before_retry(number + 1)
                 logger.warning(
                     "step '%s' attempt %d/%d failed (%s); retrying in %.2fs",
-                    step.name, number + 1, policy.max_attempts, exc, delay,
+                    step.name, number + 1, policy.max_attempts, exception_text(exc), delay,
                 )  # fmt: skip
                 sleep(delay)
                 continue
-            logger.error("step '%s' failed after %d attempt(s): %s", step.name, number + 1, exc)
+            logger.error(
+                "step '%s' failed after %d attempt(s): %s",
+                step.name, number + 1, exception_text(exc),
+            )  # fmt: skip
             return Attempts(None, exc, number)
     raise AssertionError("unreachable: the last attempt returns")
 

@@ -47,14 +47,20 @@ class ExecutionUnit:
         return [s.name for s in self.steps]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GraphNode:
-    """One step as a node of the graph (the original flowyml's ``Node``)."""
+    """One step as a node of the graph (the original flowyml's ``Node``): equal by name."""
 
     name: str
     step: Step
     inputs: list[str]
     outputs: list[str]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GraphNode) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,22 @@ class PipelineGraph:
     def topological_sort(self) -> list[GraphNode]:
         """Every node after the nodes whose outputs it needs."""
         return list(self.nodes.values())
+
+    def get_dependencies(self, name: str) -> set[str]:
+        """Names of the steps whose outputs step ``name`` takes."""
+        return set(self.upstream_of(self.by_name[name]))
+
+    def get_dependents(self, name: str) -> set[str]:
+        """Names of the steps that take an output of step ``name``."""
+        return set(self._dependents[name])
+
+    def get_all_dependencies(self, name: str) -> set[str]:
+        """Every step that step ``name`` needs, directly or not."""
+        return {s.name for s in self.steps if name in self.downstream_of(s.name)}
+
+    def get_all_dependents(self, name: str) -> set[str]:
+        """Every step that needs step ``name``, directly or not."""
+        return self.downstream_of(name)
 
     def upstream_of(self, step: Step) -> list[str]:
         """Names of the steps whose outputs ``step`` needs, in input order, without repeats."""

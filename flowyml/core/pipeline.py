@@ -16,9 +16,15 @@ from flowyml.core.run_records import check_run_id, default_runs_dir, write_run_r
 from flowyml.core.runner import run_graph
 from flowyml.core.step import Step, get_registered_steps
 
-# Keywords of the original Pipeline.run that mean nothing without its UI and tracking server;
-# accepted so existing scripts run unchanged.
-_IGNORED_RUN_OPTIONS = frozenset({"debug", "auto_start_ui", "stack", "orchestrator", "resources"})
+# Keywords of the original Pipeline and Pipeline.run that mean nothing without its UI, stacks and
+# tracking server; accepted so existing scripts run unchanged.
+_IGNORED_OPTIONS = frozenset(
+    {"enable_checkpointing", "enable_experiment_tracking", "auto_track", "stack", "env",
+     "project", "project_name"}
+)  # fmt: skip
+_IGNORED_RUN_OPTIONS = frozenset(
+    {"debug", "auto_start_ui", "stack", "env", "orchestrator", "resources", "docker_config"}
+)
 # The cron aliases Dagster's schedules accept.
 CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
@@ -44,7 +50,11 @@ class Pipeline:
         description: str | None = None,
         steps: Iterable[Step] | None = None,
         runs_dir: str | Path | None = None,
+        **options: Any,
     ) -> None:
+        for option in options:
+            if option not in _IGNORED_OPTIONS:
+                raise TypeError(f"Pipeline() got an unexpected keyword argument '{option}'")
         if not isinstance(name, str) or not name.strip():
             raise PipelineDefinitionError(f"a pipeline needs a non-empty name, got {name!r}")
         _check_schedule(name, schedule)
@@ -58,6 +68,7 @@ class Pipeline:
         self._runs_dir = Path(runs_dir).expanduser() if runs_dir is not None else None
         self._steps: list[Step] = []
         self._graph: PipelineGraph | None = None
+        self._planned_from: tuple[Step, ...] = ()
         self._cache_store: CacheStore | None = None
         self._hits = self._misses = 0
         self.add_steps(steps or [])
@@ -77,7 +88,6 @@ class Pipeline:
                 f"pipeline '{self.name}': add_step takes a @step, got {type(step).__name__}"
             )
         self._steps.append(step)
-        self._graph = None
         return self
 
     def add_steps(self, steps: Iterable[Step]) -> Pipeline:
@@ -88,10 +98,19 @@ class Pipeline:
 
     @property
     def steps(self) -> list[Step]:
-        """The steps of this pipeline: those added, else (``auto_discover``) the registered ones."""
+        """The steps of this pipeline: those added, else (``auto_discover``) the registered ones.
+
+        The added steps are the list itself, so ``pipeline.steps.append(step)`` adds one, as in
+        flowyml 2.x; every plan looks at the list afresh.
+        """
         if self._steps or not self.auto_discover:
-            return list(self._steps)
+            return self._steps
         return get_registered_steps(self.name)
+
+    @steps.setter
+    def steps(self, steps: Iterable[Step]) -> None:
+        self._steps = []
+        self.add_steps(steps)
 
     def build(self) -> PipelineGraph:
         """Validate the pipeline and return its graph; every declaration problem raises here."""
@@ -111,8 +130,15 @@ class Pipeline:
 
     def _plan(self) -> PipelineGraph:
         """The graph's wiring, without checking params (a run's context may still supply them)."""
-        if self._graph is None or self.auto_discover:
-            self._graph = plan_graph(self.name, self.steps)
+        steps = tuple(self.steps)
+        if self._graph is None or self._planned_from != steps:
+            if strays := [s for s in steps if not isinstance(s, Step)]:
+                raise PipelineDefinitionError(
+                    f"pipeline '{self.name}': steps must be @step functions, got "
+                    f"{[type(s).__name__ for s in strays]}"
+                )
+            self._graph = plan_graph(self.name, steps)
+            self._planned_from = steps
         return self._graph
 
     @property
@@ -126,7 +152,7 @@ class Pipeline:
 
     def cache_stats(self) -> dict[str, Any]:
         """What the cache holds now (``entries``, ``bytes``), and how this pipeline's plain runs
-        in this process used it (``hits``, ``misses``: steps that ran and stored their result);
+        in this process used it (``hits``; ``misses``: cacheable steps not found, which ran);
         ``{}`` when caching is off. The original flowyml's key names are given too."""
         store = self.cache_store
         if store is None:
@@ -157,6 +183,7 @@ class Pipeline:
     def run(
         self,
         inputs: Mapping[str, Any] | None = None,
+        *,
         context: Context | Mapping[str, Any] | None = None,
         run_id: str | None = None,
         progress: bool | None = None,
@@ -168,6 +195,8 @@ class Pipeline:
         or param raises before any step runs. ``progress`` shows each step as it starts and ends
         on stderr: by default only on a terminal or in a notebook; ``False`` never.
         """
+        if options.pop("dry_run", False):
+            raise TypeError("run(dry_run=True) is not supported; pipeline.build() validates")
         for option in options:
             if option not in _IGNORED_RUN_OPTIONS:
                 raise TypeError(f"Pipeline.run() got an unexpected keyword argument '{option}'")

@@ -3,12 +3,13 @@
 One line per event, printed through ``rich`` (imported only when a run shows progress) to
 stderr, so a program's own stdout stays its own. Lines rather than a redrawn table: a step with a
 ``timeout`` runs in a forked child, and a redrawing thread holding the console's lock at the fork
-would leave that child deadlocked on its first ``print``.
+would leave that child deadlocked on its first ``print``. Names and errors are printed as plain
+text, never read as markup.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flowyml.core.execution import StepStatus
 
@@ -17,12 +18,17 @@ if TYPE_CHECKING:
     from flowyml.core.results import PipelineResult, StepResult
     from flowyml.core.step import Step
 
+# The longest error a line shows; the whole error is in the result and the run record.
+MAX_ERROR_CHARS = 300
+
 _MARKS = {
-    StepStatus.SUCCESS: "[green]✓[/]",
-    StepStatus.SKIPPED: "[dim]-[/]",
-    StepStatus.FAILED: "[bold red]✗[/]",
-    StepStatus.UPSTREAM_FAILED: "[red]-[/]",
+    StepStatus.SUCCESS: ("✓", "green"),
+    StepStatus.SKIPPED: ("-", "dim"),
+    StepStatus.FAILED: ("✗", "bold red"),
+    StepStatus.UPSTREAM_FAILED: ("-", "red"),
 }
+
+Piece = str | tuple[str, str]
 
 
 class ProgressDisplay:
@@ -39,24 +45,24 @@ class ProgressDisplay:
 
     def run_started(self, graph: PipelineGraph) -> None:
         self._width = max(len(s.name) for s in graph.steps)
-        self._print(f"pipeline [bold]{_escape(graph.name)}[/]: {len(graph.steps)} steps")
+        self._print("pipeline ", (graph.name, "bold"), f": {len(graph.steps)} steps")
 
     def step_started(self, step: Step) -> None:
-        self._print(f"  [cyan]▶[/] {_escape(step.name)}")
+        self._print("  ", ("▶", "cyan"), " ", step.name)
 
     def step_finished(self, result: StepResult) -> None:
-        name = _escape(result.step_name.ljust(self._width))
-        mark = _MARKS[result.status]
+        mark, style = _MARKS[result.status]
+        took = _seconds(result.duration_seconds)
+        outcome: list[Piece]
         if result.status is StepStatus.SUCCESS:
-            how = "[blue]cached[/]" if result.cached else "done"
             retries = f", {result.retries} retries" if result.retries else ""
-            line = f"{how} in {_seconds(result.duration_seconds)}{retries}"
+            how: Piece = ("cached", "blue") if result.cached else "done"
+            outcome = [how, f" in {took}{retries}"]
         elif result.status is StepStatus.FAILED:
-            took = _seconds(result.duration_seconds)
-            line = f"[red]failed[/] after {took}: {_escape(result.error)}"
+            outcome = [("failed", "red"), f" after {took}: {_short(str(result.error))}"]
         else:
-            line = f"[dim]not run: {_escape(result.reason)}[/]"
-        self._print(f"  {mark} {name}  {line}")
+            outcome = [(f"not run: {result.reason}", "dim")]
+        self._print("  ", (mark, style), " ", result.step_name.ljust(self._width), "  ", *outcome)
 
     def run_finished(self, result: PipelineResult) -> None:
         counts = {status: 0 for status in StepStatus}
@@ -70,20 +76,21 @@ class ProgressDisplay:
         )
         style = "green" if result.success else "bold red"
         self._print(
-            f"[{style}]{_escape(result.pipeline_name)} {result.state}[/] in "
-            f"{_seconds(result.duration_seconds)}: {summary}"
+            (f"{result.pipeline_name} {result.state}", style),
+            f" in {_seconds(result.duration_seconds)}: {summary}",
         )
 
-    def _print(self, markup: str) -> None:
+    def _print(self, *pieces: Piece) -> None:
         if self.enabled:
-            self._console.print(markup, soft_wrap=True)
+            from rich.text import Text
+
+            self._console.print(Text.assemble(*pieces), soft_wrap=True)
 
 
 def _seconds(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def _escape(text: Any) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))
+def _short(text: str) -> str:
+    first = text.splitlines()[0] if text else ""
+    return first if len(first) <= MAX_ERROR_CHARS else first[:MAX_ERROR_CHARS] + "…"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flowyml.core.errors import exception_text
 from flowyml.core.execution import StepStatus
 
 
@@ -30,17 +31,22 @@ class ErrorInfo(str):
     traceback: str
 
     def __new__(cls, type: str, message: str, traceback: str) -> ErrorInfo:
-        text = super().__new__(cls, f"{type}: {message}")
-        text.type, text.message, text.traceback = type, message, traceback
+        text = super().__new__(cls, f"{type}: {message}" if message else type)
+        for name, value in (("type", type), ("message", message), ("traceback", traceback)):
+            object.__setattr__(text, name, value)
         return text
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("ErrorInfo is read-only")
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
-        return cls(
-            type=type(exc).__qualname__,
-            message=str(exc),
-            traceback="".join(traceback.format_exception(exc)),
-        )
+        """The error of ``exc``, even when its ``__str__`` raises or returns a non-string."""
+        try:
+            text = "".join(traceback.format_exception(exc))
+        except Exception as problem:
+            text = f"(traceback unavailable: {type(problem).__name__})"
+        return cls(type=type(exc).__qualname__, message=exception_text(exc), traceback=text)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (ErrorInfo, (self.type, self.message, self.traceback))

@@ -97,12 +97,12 @@ class Step:
         self.resources = (
             copy.deepcopy(dict(resources)) if isinstance(resources, Mapping) else resources
         )
-        if pipeline is None and isinstance(tags, Mapping) and isinstance(tags.get("pipeline"), str):
-            pipeline = tags["pipeline"].split(",")  # the original scopes a step by this tag
-        self.pipelines = _check_pipelines(self.name, pipeline)
         self.tags = _check_tags(self.name, tags)
+        if pipeline is None and "pipeline" in self.tags:  # the original scopes by this tag
+            pipeline = [name.strip() for name in self.tags["pipeline"].split(",")]
+        self.pipelines = _check_pipelines(self.name, pipeline)
         if self.pipelines:
-            self.tags.setdefault("pipeline", ",".join(self.pipelines))
+            self.tags["pipeline"] = ",".join(self.pipelines)
         if condition is not None and not callable(condition):
             raise StepDefinitionError(
                 self.name, "condition", f"must be callable, got {type(condition).__name__}"

@@ -8,6 +8,7 @@ import pickle
 import stat
 import subprocess
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,27 @@ def test_enable_cache_false_never_touches_the_disk(
 
     assert not private_cache_dir.exists()
     assert not (tmp_path / "explicit").exists()
+
+
+def test_another_processs_temporary_file_vanishing_during_the_checks_keeps_the_store_in_use(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "cache"
+    CacheStore(root)
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            temp = root / ".tmp-other-process"
+            temp.write_bytes(b"")
+            temp.unlink()
+
+    churner = threading.Thread(target=churn)
+    churner.start()
+    try:
+        stores = [CacheStore(root) for _ in range(300)]
+    finally:
+        stop.set()
+        churner.join()
+
+    assert all(store.writable for store in stores)

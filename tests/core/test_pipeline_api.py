@@ -349,3 +349,113 @@ def test_an_invalid_schedule_is_an_error_naming_the_pipeline_and_schedule(bad: s
 
     assert "nightly" in str(raised.value)
     assert "schedule" in str(raised.value)
+
+
+def test_appending_to_pipeline_steps_adds_a_step() -> None:
+    @step(outputs=["a"], register=False)
+    def first() -> int:
+        return 1
+
+    @step(inputs=["a"], outputs=["b"], register=False)
+    def second(a: int) -> int:
+        return a + 1
+
+    pipeline = Pipeline("grow").add_step(first)
+    pipeline.run()
+
+    pipeline.steps.append(second)
+
+    assert pipeline.run()["b"] == 2
+
+
+def test_assigning_pipeline_steps_replaces_them() -> None:
+    @step(outputs=["a"], register=False)
+    def first() -> int:
+        return 1
+
+    @step(outputs=["z"], register=False)
+    def other() -> int:
+        return 26
+
+    pipeline = Pipeline("swap", steps=[first])
+
+    pipeline.steps = [other]
+
+    assert [s.name for s in pipeline.steps] == ["other"]
+    assert pipeline.run().outputs == {"z": 26}
+
+
+def test_something_not_a_step_in_pipeline_steps_is_refused_at_build() -> None:
+    pipeline = Pipeline("stray")
+    pipeline.steps.append(print)  # type: ignore[arg-type]
+
+    with pytest.raises(PipelineDefinitionError, match="builtin_function_or_method"):
+        pipeline.build()
+
+
+def test_graph_nodes_are_equal_by_name_and_hashable() -> None:
+    @step(outputs=["a"], register=False)
+    def first() -> int:
+        return 1
+
+    nodes = Pipeline("p", steps=[first]).dag.topological_sort()
+
+    assert {node.name for node in set(nodes)} == {"first"}
+    assert nodes == Pipeline("p", steps=[first]).dag.topological_sort()
+
+
+def test_the_dag_answers_direct_and_transitive_dependencies() -> None:
+    @step(outputs=["a"], register=False)
+    def first() -> int:
+        return 1
+
+    @step(inputs=["a"], outputs=["b"], register=False)
+    def second(a: int) -> int:
+        return a
+
+    @step(inputs=["b"], outputs=["c"], register=False)
+    def third(b: int) -> int:
+        return b
+
+    dag = Pipeline("chain", steps=[first, second, third]).dag
+
+    assert dag.get_dependencies("third") == {"second"}
+    assert dag.get_all_dependencies("third") == {"first", "second"}
+    assert dag.get_dependents("first") == {"second"}
+    assert dag.get_all_dependents("first") == {"second", "third"}
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["enable_checkpointing", "enable_experiment_tracking", "auto_track", "project_name", "env"],
+)
+def test_flowyml2_pipeline_options_that_mean_nothing_here_are_accepted(option: str) -> None:
+    assert Pipeline("p", **{option: False}).name == "p"
+
+
+def test_an_unknown_pipeline_option_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="enable_cach"):
+        Pipeline("p", enable_cach=False)
+
+
+def test_run_takes_everything_but_inputs_by_keyword() -> None:
+    @step(outputs=["a"], register=False)
+    def first() -> int:
+        return 1
+
+    with pytest.raises(TypeError):
+        Pipeline("p", steps=[first]).run(None, True)  # type: ignore[misc]
+
+
+def test_a_dry_run_is_refused_rather_than_run() -> None:
+    calls: list[str] = []
+
+    @step(outputs=["a"], register=False)
+    def first() -> int:
+        calls.append("first")
+        return 1
+
+    with pytest.raises(TypeError, match="dry_run"):
+        Pipeline("p", steps=[first]).run(dry_run=True)
+
+    assert calls == []

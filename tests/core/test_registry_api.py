@@ -190,3 +190,23 @@ def test_the_global_registry_holds_decorated_steps() -> None:
     assert "load" in registry
     assert registry.get_by_name("load") is load
     assert registry.get_all() == [load]
+
+
+def test_a_hand_built_step_is_scoped_by_its_pipeline_tag() -> None:
+    def train() -> int:
+        return 1
+
+    made = Step(train, tags={"pipeline": " training "})
+
+    assert made.pipelines == ("training",)
+    assert made.tags["pipeline"] == "training"
+
+
+def test_pipeline_given_wins_over_the_pipeline_tag() -> None:
+    def train() -> int:
+        return 1
+
+    made = Step(train, pipeline="other", tags={"pipeline": "training"})
+
+    assert made.pipelines == ("other",)
+    assert made.tags["pipeline"] == "other"

@@ -6,6 +6,8 @@ import copy
 import pickle
 import time
 
+import pytest
+
 from flowyml import ErrorInfo, Pipeline, StepResult, step
 
 
@@ -115,3 +117,33 @@ def test_a_successful_step_has_no_error() -> None:
 
     assert result.success
     assert result.error is None
+
+
+class UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise ZeroDivisionError("no text for you")
+
+
+def test_an_exception_whose_str_raises_is_still_a_failed_step() -> None:
+    @step(outputs=["out"], register=False)
+    def explode() -> int:
+        raise UnprintableError()
+
+    result = Pipeline("p", steps=[explode]).run()
+
+    error = result.step_results["explode"].error
+    assert error is not None
+    assert error.type == "UnprintableError"
+    assert "ZeroDivisionError" in error.message
+
+
+def test_the_error_is_read_only() -> None:
+    @step(outputs=["out"], register=False)
+    def explode() -> int:
+        raise ValueError("Bad Thing")
+
+    error = Pipeline("p", steps=[explode]).run().step_results["explode"].error
+    assert error is not None
+
+    with pytest.raises(AttributeError):
+        error.type = "Other"  # type: ignore[misc]
