@@ -30,6 +30,15 @@ def private_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache_dir
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Runs started by session- or module-scoped fixtures (before any test's own directory is
+    set) leave their records in a temporary directory too, never in the user's state folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOWYML_RUNS_DIR", str(tmp_path_factory.mktemp("session-runs")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def private_runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Plain runs of a test leave their records in the test's own directory."""
