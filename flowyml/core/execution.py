@@ -11,7 +11,6 @@ what is not retried (:func:`retryable`).
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -28,7 +27,7 @@ from flowyml.core.errors import (
 )
 from flowyml.core.fingerprint import fingerprint
 from flowyml.core.handoff import private_copy
-from flowyml.core.isolation import run_with_deadline
+from flowyml.core.isolation import Pickled, dumps_out_of_band, run_with_deadline
 from flowyml.core.params import ParamTypeError, typed_param
 from flowyml.core.serialization import check_picklable, dump_outputs
 from flowyml.core.step import Step
@@ -286,11 +285,12 @@ def _store_outputs(
         check_picklable(step.name, outputs)
 
 
-def _dump_outcome(step: Step, outcome: StepOutcome) -> bytes:
-    """The outcome for the trip out of a ``timeout`` child; an output that cannot make the trip
-    is named (the error travels back instead)."""
+def _dump_outcome(step: Step, outcome: StepOutcome) -> Pickled:
+    """The outcome for the trip out of a ``timeout`` child, large buffers out of band (no copy of
+    an array in the child, nor in the parent); an output that cannot make the trip is named (the
+    error travels back instead)."""
     try:
-        return pickle.dumps(outcome, protocol=5)
+        return dumps_out_of_band(outcome)
     except Exception:
         check_picklable(step.name, outcome.outputs)  # raises, naming the output
         raise
