@@ -60,6 +60,9 @@ _MAGIC = b"FLOWYML-CACHE-2\n"
 _LENGTH = struct.Struct(">Q")
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _HEADER_SIZE = len(_MAGIC) + _LENGTH.size + _DIGEST_SIZE
+# A payload up to this size is held in memory and written with its header in one go; a larger
+# one streams into the file behind a placeholder header (see ``PayloadWriter``).
+_HELD_BACK_BYTES = 1 << 20
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO planted at an entry's path returns at once instead of waiting for a
@@ -567,30 +570,46 @@ class PayloadWriter:
     entry's temporary file and into the payload's length and SHA-256.
 
     ``write`` takes any contiguous buffer (``bytes``, a ``memoryview``, the ``PickleBuffer`` of a
-    Fortran-ordered array) and copies none of it.
+    Fortran-ordered array). The first ``_HELD_BACK_BYTES`` are held back, so a small entry is
+    written header and all in one go, as before streaming; past that, the file gets a
+    placeholder for the header and then every buffer as it comes, copying none of it.
     """
 
     def __init__(self, file: BinaryIO) -> None:
         self._file = file
         self._digest = hashlib.sha256()
         self.length = 0
+        self._held: bytearray | None = bytearray()  # None once streaming
         # The file's own failure, told apart from an error of ``dump`` that it turned into
         # another exception (the pickler's error naming the output, say).
         self.error: OSError | None = None
 
     def write(self, data: bytes | bytearray | memoryview | pickle.PickleBuffer) -> int:
         view = pickle.PickleBuffer(data).raw()  # one flat byte view, in C or Fortran order
+        self._digest.update(view)
+        self.length += view.nbytes
+        if self._held is not None and len(self._held) + view.nbytes <= _HELD_BACK_BYTES:
+            self._held += view
+            return view.nbytes
         try:
+            if self._held is not None:
+                self._file.write(bytes(_HEADER_SIZE))  # the header's place, filled in last
+                self._file.write(self._held)
+                self._held = None
             self._file.write(view)
         except OSError as exc:
             self.error = exc
             raise
-        self._digest.update(view)
-        self.length += view.nbytes
         return view.nbytes
 
-    def header(self) -> bytes:
-        return _MAGIC + _LENGTH.pack(self.length) + self._digest.digest()
+    def finish(self) -> None:
+        """Write the header, now that the payload's length and checksum are known."""
+        header = _MAGIC + _LENGTH.pack(self.length) + self._digest.digest()
+        if self._held is not None:
+            self._file.write(header + self._held)
+        else:
+            self._file.seek(0)
+            self._file.write(header)
 
 
 def _write_temp_entry(
@@ -604,7 +623,6 @@ def _write_temp_entry(
     failure: BaseException | None = None
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(bytes(_HEADER_SIZE))  # the header's place, filled in once known
             writer = PayloadWriter(file)
             try:
                 dump(writer)
@@ -613,8 +631,7 @@ def _write_temp_entry(
                     raise writer.error from exc  # not a KeyboardInterrupt: that goes on
                 failure = exc
             else:
-                file.seek(0)
-                file.write(writer.header())
+                writer.finish()
     except BaseException:
         _unlink_quietly(name, dir_fd)
         raise

@@ -17,7 +17,12 @@ import pytest
 from core_support import PYTHON, CallLog, python_env
 
 from flowyml import CacheStore, Pipeline, step
-from flowyml.core.cache_store import _HEADER_SIZE, _LENGTH, _MAGIC, PayloadWriter
+from flowyml.core.cache_store import (
+    _HELD_BACK_BYTES,
+    _LENGTH,
+    _MAGIC,
+    PayloadWriter,
+)
 from flowyml.core.errors import StepOutputError
 from flowyml.core.execution import execute_step
 from flowyml.core.serialization import check_picklable, dump_outputs
@@ -33,11 +38,16 @@ def temporaries(root: Path) -> list[Path]:
     return sorted(root.rglob(".tmp-*"))
 
 
-def arrays() -> dict[str, Any]:
+def arrays(rows: int = 1_000) -> dict[str, Any]:
     """Outputs whose buffers the pickler hands over as they are: C and Fortran order, and a
-    strided view it has to copy."""
-    grid = np.arange(60_000, dtype=np.float64).reshape(200, 300)
+    strided view it has to copy. By default several MB, so the entry streams into its file."""
+    grid = np.arange(rows * 300, dtype=np.float64).reshape(rows, 300)
+    assert (grid.nbytes > _HELD_BACK_BYTES) == (rows >= 1_000)
     return {"c": grid, "fortran": np.asfortranarray(grid), "strided": grid[:, ::7], "n": 3}
+
+
+# A small entry is held back and written whole; a large one streams behind a placeholder header.
+SIZES = pytest.mark.parametrize("rows", [2, 1_000], ids=["held-back", "streamed"])
 
 
 def stream(store: CacheStore, outputs: dict[str, Any]) -> bool:
@@ -61,9 +71,10 @@ class FailsToPickle:
         raise TypeError("refuses to be pickled")
 
 
-def test_an_entry_written_by_streaming_reads_back_equal(tmp_path: Path) -> None:
+@SIZES
+def test_an_entry_written_by_streaming_reads_back_equal(tmp_path: Path, rows: int) -> None:
     store = CacheStore(tmp_path / "cache")
-    outputs = arrays()
+    outputs = arrays(rows)
 
     assert stream(store, outputs)
 
@@ -72,28 +83,18 @@ def test_an_entry_written_by_streaming_reads_back_equal(tmp_path: Path) -> None:
     assert_same_outputs(stored, outputs)
 
 
-def test_a_streamed_entry_has_the_layout_of_an_entry_written_whole(tmp_path: Path) -> None:
-    streamed, whole = CacheStore(tmp_path / "streamed"), CacheStore(tmp_path / "whole")
-    outputs = arrays()
-
-    stream(streamed, outputs)
-    whole.put(KEY, pickle.dumps(outputs, protocol=5))
-
-    assert streamed.path_for(KEY).read_bytes() == whole.path_for(KEY).read_bytes()
-
-
-def test_the_header_of_a_streamed_entry_holds_the_payloads_length_and_checksum(
-    tmp_path: Path,
+@SIZES
+def test_a_streamed_entry_is_the_header_then_the_pickle_pickle_dumps_makes(
+    tmp_path: Path, rows: int
 ) -> None:
     store = CacheStore(tmp_path / "cache")
-    stream(store, arrays())
+    outputs = arrays(rows)
+    payload = pickle.dumps(outputs, protocol=5)
 
-    data = store.path_for(KEY).read_bytes()
-    payload = data[_HEADER_SIZE:]
+    stream(store, outputs)
 
-    assert data.startswith(_MAGIC)
-    assert _LENGTH.unpack_from(data, len(_MAGIC)) == (len(payload),)
-    assert data[len(_MAGIC) + _LENGTH.size : _HEADER_SIZE] == hashlib.sha256(payload).digest()
+    header = _MAGIC + _LENGTH.pack(len(payload)) + hashlib.sha256(payload).digest()
+    assert store.path_for(KEY).read_bytes() == header + payload
 
 
 def test_the_checksum_still_rejects_a_flipped_byte_in_a_streamed_array(
@@ -116,7 +117,7 @@ def test_an_output_that_fails_to_pickle_half_way_leaves_no_entry_and_no_temp_fil
     tmp_path: Path,
 ) -> None:
     store = CacheStore(tmp_path / "cache")
-    outputs = {"written_first": np.ones(100_000), "then": FailsToPickle()}
+    outputs = {"written_first": np.ones(500_000), "then": FailsToPickle()}
 
     with pytest.raises(StepOutputError):
         stream(store, outputs)
@@ -129,7 +130,7 @@ def test_the_pickling_error_names_the_output_that_cannot_be_pickled(tmp_path: Pa
     store = CacheStore(tmp_path / "cache")
 
     with pytest.raises(StepOutputError, match=r"output 'then' \(FailsToPickle\) cannot be"):
-        stream(store, {"written_first": np.ones(100_000), "then": FailsToPickle()})
+        stream(store, {"written_first": np.ones(500_000), "then": FailsToPickle()})
 
 
 def test_an_output_that_fails_to_pickle_keeps_the_previous_entry(tmp_path: Path) -> None:
@@ -137,7 +138,7 @@ def test_an_output_that_fails_to_pickle_keeps_the_previous_entry(tmp_path: Path)
     stream(store, {"value": "old"})
 
     with pytest.raises(StepOutputError):
-        stream(store, {"value": np.ones(100_000), "then": FailsToPickle()})
+        stream(store, {"value": np.ones(500_000), "then": FailsToPickle()})
 
     assert store.get(KEY) == (True, {"value": "old"})
 
