@@ -13,7 +13,7 @@ decide that, the way OpenSSH's ``StrictModes`` decides whether to trust ``author
 
 A store that fails a check is not used at all: one warning names the path and the problem, and
 steps run uncached. A cache problem costs time, never a run, so neither ``get`` nor ``put``
-raises.
+raises (``put_streamed`` passes on only what the caller's own pickling raises).
 
 Each entry carries its payload's length and SHA-256. The checksum is unkeyed: it detects a
 truncated or corrupted entry (a killed writer, a full disk, a crash before the data reached the
@@ -35,10 +35,10 @@ import secrets
 import stat
 import struct
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ _MAGIC = b"FLOWYML-CACHE-2\n"
 _LENGTH = struct.Struct(">Q")
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _HEADER_SIZE = len(_MAGIC) + _LENGTH.size + _DIGEST_SIZE
+# A payload up to this size is held in memory and written with its header in one go; a larger
+# one streams into the file behind a placeholder header (see ``PayloadWriter``).
+_HELD_BACK_BYTES = 1 << 20
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO planted at an entry's path returns at once instead of waiting for a
@@ -146,30 +149,48 @@ class CacheStore:
     def put(self, key: str, payload: bytes) -> bool:
         """Store pickled outputs under ``key``; ``False`` (with a warning) if it cannot.
 
-        The entry is written to a temporary file that replaces the old entry in one rename, so a
+        The bytes of an existing pickle; :meth:`put_streamed` writes a pickle as it is made.
+        """
+        return self.put_streamed(key, lambda file: file.write(payload))
+
+    def put_streamed(self, key: str, dump: Callable[[PayloadWriter], object]) -> bool:
+        """Store under ``key`` the pickle ``dump`` writes into the file it is given; ``False``
+        (with a warning) if the store cannot, and then ``dump`` may not have been called.
+
+        ``dump`` writes straight into the entry's temporary file, so the payload is never held in
+        memory whole: pickled with protocol 5, a large numpy array goes out from its own buffer.
+        The length and SHA-256 are taken as the bytes go by, and written into the header, in
+        front of the payload, last. The file then replaces the old entry in one rename, so a
         reader sees the old entry or the new one, never a mix. No fsync: a crash can leave a
         renamed entry whose data never reached the disk, and its length and checksum turn that
         into a miss; durability is not worth a disk flush per step for a cache.
+
+        What ``dump`` raises (a value that cannot be pickled) is not a cache problem: the
+        temporary file is removed and the exception goes to the caller. A failing write of the
+        file itself is one, whatever ``dump`` made of it: a warning and ``False``.
         """
         if not self.writable:
             return False
         path = self.path_for(key)
+        failure: BaseException | None = None
         try:
             with self._open_shard(path.parent.name, create=True) as shard_fd:
                 self._sweep(shard_fd, path.parent)
-                header = _MAGIC + _LENGTH.pack(len(payload)) + hashlib.sha256(payload).digest()
-                temp = _write_temp(shard_fd, [header, payload])
-                try:
-                    os.replace(temp, path.name, src_dir_fd=shard_fd, dst_dir_fd=shard_fd)
-                except OSError:
-                    _unlink_quietly(temp, shard_fd)
-                    raise
+                temp, failure = _write_temp_entry(shard_fd, dump)
+                if temp is not None:
+                    try:
+                        os.replace(temp, path.name, src_dir_fd=shard_fd, dst_dir_fd=shard_fd)
+                    except OSError:
+                        _unlink_quietly(temp, shard_fd)
+                        raise
         except _UnsafeError as exc:
             self._refuse(str(exc))
             return False
         except OSError as exc:
             logger.warning("flowyml cache: cannot write %s (%s); result not cached", path, exc)
             return False
+        if failure is not None:
+            raise failure  # outside the handlers above: the caller's error, not the store's
         return True
 
     def usage(self) -> tuple[int, int]:
@@ -542,6 +563,82 @@ def _write_temp(dir_fd: int, chunks: Iterable[bytes], *, durable: bool = False) 
         _unlink_quietly(name, dir_fd)
         raise
     return name
+
+
+class PayloadWriter:
+    """The file :meth:`CacheStore.put_streamed` hands its ``dump``: what is written goes to the
+    entry's temporary file and into the payload's length and SHA-256.
+
+    ``write`` takes any contiguous buffer (``bytes``, a ``memoryview``, the ``PickleBuffer`` of a
+    Fortran-ordered array). The first ``_HELD_BACK_BYTES`` are held back, so a small entry is
+    written header and all in one go, as before streaming; past that, the file gets a
+    placeholder for the header and then every buffer as it comes, copying none of it.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._digest = hashlib.sha256()
+        self.length = 0
+        self._held: bytearray | None = bytearray()  # None once streaming
+        # The file's own failure, told apart from an error of ``dump`` that it turned into
+        # another exception (the pickler's error naming the output, say).
+        self.error: OSError | None = None
+
+    def write(self, data: bytes | bytearray | memoryview | pickle.PickleBuffer) -> int:
+        view = pickle.PickleBuffer(data).raw()  # one flat byte view, in C or Fortran order
+        self._digest.update(view)
+        self.length += view.nbytes
+        if self._held is not None and len(self._held) + view.nbytes <= _HELD_BACK_BYTES:
+            self._held += view
+            return view.nbytes
+        try:
+            if self._held is not None:
+                self._file.write(bytes(_HEADER_SIZE))  # the header's place, filled in last
+                self._file.write(self._held)
+                self._held = None
+            self._file.write(view)
+        except OSError as exc:
+            self.error = exc
+            raise
+        return view.nbytes
+
+    def finish(self) -> None:
+        """Write the header, now that the payload's length and checksum are known."""
+        header = _MAGIC + _LENGTH.pack(self.length) + self._digest.digest()
+        if self._held is not None:
+            self._file.write(header + self._held)
+        else:
+            self._file.seek(0)
+            self._file.write(header)
+
+
+def _write_temp_entry(
+    dir_fd: int, dump: Callable[[PayloadWriter], object]
+) -> tuple[str | None, BaseException | None]:
+    """A new temporary file (0600) in ``dir_fd`` holding an entry whose payload ``dump`` writes:
+    ``(name, None)``. If ``dump`` raises, ``(None, its exception)``; if writing the file fails,
+    the ``OSError``. Either way the file is removed again."""
+    name = f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
+    fd = os.open(name, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+    failure: BaseException | None = None
+    try:
+        with os.fdopen(fd, "wb") as file:
+            writer = PayloadWriter(file)
+            try:
+                dump(writer)
+            except BaseException as exc:
+                if writer.error is not None and isinstance(exc, Exception):
+                    raise writer.error from exc  # not a KeyboardInterrupt: that goes on
+                failure = exc
+            else:
+                writer.finish()
+    except BaseException:
+        _unlink_quietly(name, dir_fd)
+        raise
+    if failure is not None:
+        _unlink_quietly(name, dir_fd)
+        return None, failure
+    return name, None
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:

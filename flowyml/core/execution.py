@@ -11,7 +11,6 @@ what is not retried (:func:`retryable`).
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -28,9 +27,9 @@ from flowyml.core.errors import (
 )
 from flowyml.core.fingerprint import fingerprint
 from flowyml.core.handoff import private_copy
-from flowyml.core.isolation import run_with_deadline
+from flowyml.core.isolation import Pickled, dumps_out_of_band, run_with_deadline
 from flowyml.core.params import ParamTypeError, typed_param
-from flowyml.core.serialization import pickle_outputs
+from flowyml.core.serialization import check_picklable, dump_outputs
 from flowyml.core.step import Step
 
 logger = logging.getLogger(__name__)
@@ -253,16 +252,13 @@ def _attempt(
     outputs = name_outputs(step, step.func(*args, **kwargs))
     if key is not None or require_picklable:
         try:
-            payload = pickle_outputs(step.name, outputs)
+            _store_outputs(step, outputs, key, cache, require_picklable)
         except StepOutputError as exc:
             if require_picklable:
                 raise
             note = exc.message
             _warn_uncached(step, note)
             key = None
-        else:
-            if key is not None and cache is not None:
-                cache.put(key, payload)
     return StepOutcome(
         StepStatus.SUCCESS,
         outputs,
@@ -272,11 +268,29 @@ def _attempt(
     )
 
 
-def _dump_outcome(step: Step, outcome: StepOutcome) -> bytes:
-    """The outcome for the trip out of a ``timeout`` child; an output that cannot make the trip
-    is named (the error travels back instead)."""
+def _store_outputs(
+    step: Step,
+    outputs: Mapping[str, Any],
+    key: str | None,
+    cache: CacheStore | None,
+    require_picklable: bool,
+) -> None:
+    """Pickle the outputs straight into the cache entry of ``key``; with ``require_picklable``,
+    make sure they can be pickled even when the cache did not take them. ``StepOutputError``
+    names an output that cannot be pickled; a cache that cannot write only warns."""
+    stored = False
+    if key is not None and cache is not None:
+        stored = cache.put_streamed(key, lambda file: dump_outputs(step.name, outputs, file))
+    if require_picklable and not stored:
+        check_picklable(step.name, outputs)
+
+
+def _dump_outcome(step: Step, outcome: StepOutcome) -> Pickled:
+    """The outcome for the trip out of a ``timeout`` child, large buffers out of band (no copy of
+    an array in the child, nor in the parent); an output that cannot make the trip is named (the
+    error travels back instead)."""
     try:
-        return pickle.dumps(outcome, protocol=5)
+        return dumps_out_of_band(outcome)
     except Exception:
-        pickle_outputs(step.name, outcome.outputs)  # raises, naming the output
+        check_picklable(step.name, outcome.outputs)  # raises, naming the output
         raise

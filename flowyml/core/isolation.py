@@ -89,11 +89,17 @@ _SUPERVISOR_SLACK_SECONDS = 2.0
 _MAX_POLL_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
-# The worker's one message: a kind byte and the payload length, then the payload (a pickle).
-_HEADER = struct.Struct("!cQ")
+# The worker's one message: a kind byte, the pickle's length and the number of out-of-band
+# buffers, each buffer's length, then the pickle and the buffers. Protocol 5 leaves a large
+# buffer (a numpy array's) out of the pickle: it crosses the pipe from the array's own memory and
+# the array is rebuilt on the buffer it lands in, so neither side holds it twice.
+_HEADER = struct.Struct("!cQI")
+_LENGTH = struct.Struct("!Q")
 _RESULT, _ERROR = b"R", b"E"
 # The supervisor's one message: the worker's wait status.
 _STATUS = struct.Struct("!i")
+# A result as the worker sends it: a pickle and its out-of-band buffers.
+Pickled: TypeAlias = tuple[bytes, list[pickle.PickleBuffer]]
 
 
 class RemoteTraceback(Exception):
@@ -107,19 +113,27 @@ class RemoteTraceback(Exception):
         return self.formatted
 
 
+def dumps_out_of_band(value: Any) -> Pickled:
+    """``value`` pickled with protocol 5, its large buffers left out of the pickle to be sent as
+    they are."""
+    buffers: list[pickle.PickleBuffer] = []
+    return pickle.dumps(value, protocol=5, buffer_callback=buffers.append), buffers
+
+
 def run_with_deadline(
     target: Callable[[], T],
     *,
     timeout: float,
     step: str,
-    dumps: Callable[[T], bytes] = pickle.dumps,
+    dumps: Callable[[T], Pickled] = dumps_out_of_band,
     term_grace: float = TERM_GRACE_SECONDS,
 ) -> T:
     """Return ``target()`` computed in a child process, or raise at ``timeout`` seconds.
 
     Raises ``StepTimeoutError`` at the deadline, ``StepCrashedError`` if the child dies without a
     result, or the child's own exception (with the child's traceback as ``__cause__``).
-    ``dumps`` serialises the result in the child, so its errors name what could not be sent.
+    ``dumps`` serialises the result in the child (as :func:`dumps_out_of_band` does), so its
+    errors name what could not be sent.
     Whatever happens, every process the attempt started is gone when this returns or raises.
     """
     deadline = time.monotonic() + timeout
@@ -190,7 +204,7 @@ def _flush_std_streams() -> None:
 
 def _supervisor_main(
     target: Callable[[], Any],
-    dumps: Callable[[Any], bytes],
+    dumps: Callable[[Any], Pickled],
     result_fd: int,
     status_fd: int,
     parent_pid: int,
@@ -328,7 +342,7 @@ def _signal_all(pids: Iterable[int], signals: tuple[signal.Signals, ...]) -> Non
 
 def _worker_main(
     target: Callable[[], Any],
-    dumps: Callable[[Any], bytes],
+    dumps: Callable[[Any], Pickled],
     fd: int,
     supervisor_pid: int,
     mask: set[signal.Signals],
@@ -345,11 +359,14 @@ def _worker_main(
             signal.signal(signal.SIGCHLD, chld_handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         try:
-            kind, payload = _RESULT, dumps(target())
+            data, buffers = dumps(target())
+            kind, views = _RESULT, [buffer.raw() for buffer in buffers]
         except BaseException as exc:
-            kind, payload = _ERROR, _dump_exception(exc)
-        _write_all(fd, _HEADER.pack(kind, len(payload)))
-        _write_all(fd, payload)
+            kind, data, views = _ERROR, _dump_exception(exc), []
+        lengths = b"".join(_LENGTH.pack(view.nbytes) for view in views)
+        _write_all(fd, _HEADER.pack(kind, len(data), len(views)) + lengths)
+        for part in (data, *views):
+            _write_all(fd, part)
     finally:
         _flush_std_streams()
         os._exit(0)
@@ -391,7 +408,7 @@ def _dump_exception(exc: BaseException) -> bytes:
     return dumped
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -401,27 +418,38 @@ def _write_all(fd: int, data: bytes) -> None:
 # --- the parent ---------------------------------------------------------------------------------
 
 
+# The worker's message as the parent reads it: its kind, the pickle and the out-of-band buffers.
+_Message: TypeAlias = tuple[bytes, bytearray, list[bytearray]]
+
+
 class _DeadlinePassed(Exception):
     """The step's time ran out while the parent waited for its message."""
 
 
-def _read_message(fd: int, deadline: float) -> tuple[bytes, memoryview] | None:
-    """The worker's framed message ``(kind, payload)``, or ``None`` if the worker died without
-    one; raises ``_DeadlinePassed`` when the deadline comes first.
+def _read_message(fd: int, deadline: float) -> _Message | None:
+    """The worker's framed message ``(kind, pickle, buffers)``, or ``None`` if the worker died
+    without one; raises ``_DeadlinePassed`` when the deadline comes first.
 
-    The frame says how long the payload is, so the parent stops reading at its end: a process
-    the step forked and left holding the pipe open cannot make a finished step look hung.
+    The frame says how long every part is, so the parent stops reading at its end: a process
+    the step forked and left holding the pipe open cannot make a finished step look hung. Each
+    part is read into a buffer of its own, which is what the value is then rebuilt on.
     """
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     header = bytearray(_HEADER.size)
     if not _read_exactly(fd, memoryview(header), poller, deadline):
         return None
-    kind, length = _HEADER.unpack(header)
-    payload = bytearray(length)
-    if not _read_exactly(fd, memoryview(payload), poller, deadline):
+    kind, length, count = _HEADER.unpack(header)
+    lengths = bytearray(_LENGTH.size * count)
+    if not _read_exactly(fd, memoryview(lengths), poller, deadline):
         return None
-    return kind, memoryview(payload)
+    parts = []
+    for size in [length, *(size for (size,) in _LENGTH.iter_unpack(lengths))]:
+        part = bytearray(size)
+        if not _read_exactly(fd, memoryview(part), poller, deadline):
+            return None
+        parts.append(part)
+    return kind, parts[0], parts[1:]
 
 
 def _read_exactly(fd: int, buffer: memoryview, poller: select.poll, deadline: float) -> bool:
@@ -473,15 +501,15 @@ def _wait_readable(fd: int, until: float) -> bool:
 
 
 def _decode(
-    message: tuple[bytes, memoryview] | None,
+    message: _Message | None,
     worker_status: int | None,
     supervisor_status: int,
     step: str,
 ) -> Any:
     if message is not None:
-        kind, payload = message
+        kind, payload, buffers = message
         if kind == _RESULT:
-            return pickle.loads(payload)
+            return pickle.loads(payload, buffers=buffers)
         exc, formatted = pickle.loads(payload)
         if isinstance(exc, str):
             raise StepExecutionError(step, f"raised {exc}:\n{formatted}")
