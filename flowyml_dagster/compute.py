@@ -103,7 +103,7 @@ def _run(
 
     def attempt() -> StepOutcome:
         params = resolve_params(step, params_source)
-        return execute_step(step, inputs(), params, cache=store, require_picklable=True)
+        return execute_step(step, inputs(), params, cache=store)
 
     if retry_here:
         attempts = run_attempts(step, attempt)

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -500,9 +501,43 @@ PIPELINES = [
 # --- the definitions and jobs the tests run -----------------------------------------------------
 
 
+# --- serialisation: how many times a value is pickled on its way out of a step --------------
+
+
+class PickleCounter:
+    """A value that notes in ``workdir`` each time it is pickled. A cache key's fingerprint reads
+    a value's state through the same protocol without serialising it: that is not counted."""
+
+    def __init__(self, workdir: str) -> None:
+        self.workdir = workdir
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        stack = traceback.extract_stack()
+        if not any(frame.filename.endswith("fingerprint.py") for frame in stack):
+            note(self.workdir, "pickles.log", os.getpid())
+        return (PickleCounter, (self.workdir,))
+
+
+@step(outputs=["counted/value"], register=False)
+def make_counted(workdir: str = "") -> PickleCounter:
+    return PickleCounter(workdir)
+
+
+@step(inputs=["counted/value"], outputs=["counted/seen"], register=False)
+def read_counted(value: PickleCounter) -> str:
+    return type(value).__name__
+
+
+COUNTED = Pipeline("counted", steps=[make_counted, read_counted])
+
+
 def definitions(*pipelines: Pipeline) -> dg.Definitions:
     """A code location of ``pipelines`` with build_definitions' default (forkserver) executor."""
     return build_definitions(list(pipelines))
+
+
+def counted_job() -> dg.JobDefinition:
+    return build_definitions([COUNTED], enable_cache=False).resolve_job_def("counted")
 
 
 def lineage_job() -> dg.JobDefinition:
