@@ -208,19 +208,18 @@ def execute_step(
     params: Mapping[str, Any],
     *,
     cache: CacheStore | None = None,
-    require_picklable: bool = False,
 ) -> StepOutcome:
     """Run one attempt of ``step``; raise whatever the attempt raised.
 
     ``inputs`` are the values of the step's declared inputs by name; ``params`` come from
     :func:`resolve_params`. A cache hit returns the stored outputs without calling the function.
-    With ``require_picklable`` (values leave the process, as on Dagster), an output that cannot be
-    pickled raises ``StepOutputError`` naming it; otherwise it is only left out of the cache.
+    An output that cannot be pickled is only left out of the cache (with a warning): where values
+    leave the process (Dagster's IO manager), that serialisation names it.
     """
     if step.timeout is None:
-        return _attempt(step, inputs, params, cache, require_picklable)
+        return _attempt(step, inputs, params, cache)
     return run_with_deadline(
-        lambda: _attempt(step, inputs, params, cache, require_picklable=False),
+        lambda: _attempt(step, inputs, params, cache),
         timeout=step.timeout,
         step=step.name,
         dumps=lambda outcome: _dump_outcome(step, outcome),
@@ -232,7 +231,6 @@ def _attempt(
     inputs: Mapping[str, Any],
     params: Mapping[str, Any],
     cache: CacheStore | None,
-    require_picklable: bool,
 ) -> StepOutcome:
     started = time.perf_counter()
     if not condition_holds(step, inputs, params):
@@ -250,12 +248,10 @@ def _attempt(
             )
     args, kwargs = step.signature.arguments(inputs, params)
     outputs = name_outputs(step, step.func(*args, **kwargs))
-    if key is not None or require_picklable:
+    if key is not None and cache is not None:
         try:
-            _store_outputs(step, outputs, key, cache, require_picklable)
+            cache.put_streamed(key, lambda file: dump_outputs(step.name, outputs, file))
         except StepOutputError as exc:
-            if require_picklable:
-                raise
             note = exc.message
             _warn_uncached(step, note)
             key = None
@@ -266,23 +262,6 @@ def _attempt(
         duration_seconds=time.perf_counter() - started,
         cache_note=note,
     )
-
-
-def _store_outputs(
-    step: Step,
-    outputs: Mapping[str, Any],
-    key: str | None,
-    cache: CacheStore | None,
-    require_picklable: bool,
-) -> None:
-    """Pickle the outputs straight into the cache entry of ``key``; with ``require_picklable``,
-    make sure they can be pickled even when the cache did not take them. ``StepOutputError``
-    names an output that cannot be pickled; a cache that cannot write only warns."""
-    stored = False
-    if key is not None and cache is not None:
-        stored = cache.put_streamed(key, lambda file: dump_outputs(step.name, outputs, file))
-    if require_picklable and not stored:
-        check_picklable(step.name, outputs)
 
 
 def _dump_outcome(step: Step, outcome: StepOutcome) -> Pickled:

@@ -24,7 +24,6 @@ from flowyml.core.cache_store import (
     PayloadWriter,
 )
 from flowyml.core.errors import StepOutputError
-from flowyml.core.execution import execute_step
 from flowyml.core.serialization import check_picklable, dump_outputs
 
 KEY = "step:abc"
@@ -280,17 +279,3 @@ def test_an_output_that_cannot_be_pickled_leaves_the_plain_step_uncached_with_a_
     assert "output 'guard' (lock) cannot be pickled" in caplog.text
     assert entries(private_cache_dir) == []
     assert temporaries(private_cache_dir) == []
-
-
-def test_values_that_leave_the_process_must_pickle_even_when_the_cache_cannot_write(
-    tmp_path: Path,
-) -> None:
-    @step(outputs=["guard"], register=False)
-    def produce() -> Any:
-        return threading.Lock()
-
-    store = CacheStore(tmp_path / "cache")
-    store.writable = False
-
-    with pytest.raises(StepOutputError, match=r"output 'guard' \(lock\) cannot be pickled"):
-        execute_step(produce, {}, {}, cache=store, require_picklable=True)
