@@ -26,9 +26,7 @@ from flowyml.core.errors import (
     StepParamError,
     exception_text,
 )
-from flowyml.core.fingerprint import fingerprint
 from flowyml.core.handoff import private_copy
-from flowyml.core.isolation import run_with_deadline
 from flowyml.core.params import ParamTypeError, typed_param
 from flowyml.core.serialization import pickle_outputs
 from flowyml.core.step import Step
@@ -194,6 +192,8 @@ def _warn_uncached(step: Step, why: str) -> None:
 
 def _culprit(inputs: Mapping[str, Any], params: Mapping[str, Any], secret_key: bytes) -> str | None:
     """Which input or param has no fingerprint, for the warning (``None``: neither has)."""
+    from flowyml.core.fingerprint import fingerprint
+
     for kind, values in (("input", inputs), ("param", params)):
         for name, value in values.items():
             try:
@@ -220,6 +220,12 @@ def execute_step(
     """
     if step.timeout is None:
         return _attempt(step, inputs, params, cache, require_picklable)
+    from flowyml.core.isolation import run_with_deadline  # only steps with a timeout need it
+
+    if cache is not None and step.cache_enabled:
+        # The key is taken in the forked child: import its code here, once, not in every child.
+        import flowyml.core.code_fingerprint  # noqa: F401
+
     return run_with_deadline(
         lambda: _attempt(step, inputs, params, cache, require_picklable=False),
         timeout=step.timeout,

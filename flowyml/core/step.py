@@ -13,16 +13,18 @@ import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from flowyml.core.binding import ConditionSignature, StepSignature
-from flowyml.core.code_fingerprint import code_fingerprint
 from flowyml.core.errors import StepDefinitionError
-from flowyml.core.fingerprint import fingerprint
-from flowyml.core.resources import ResourceRequirements
-from flowyml.core.retry import RetryPolicy
+
+# Imported where first used, not with flowyml: the resource and retry models need pydantic (the
+# first ``@step`` imports it), and values and code are fingerprinted only for a cache key.
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from flowyml.core.resources import ResourceRequirements
+    from flowyml.core.retry import RetryPolicy
 
 CACHE_STRATEGIES = ("code_hash", "input_hash")
 # Starting the child that enforces a timeout takes ~10 ms: a shorter deadline can never be met.
@@ -32,6 +34,12 @@ MIN_TIMEOUT_SECONDS = 0.05
 MAX_NAME_SEGMENT_BYTES = 255
 CacheStrategy = Literal["code_hash", "input_hash"]
 CacheOption = bool | str | Callable[..., Any] | None
+
+
+def _default_retry_policy() -> RetryPolicy:
+    from flowyml.core.retry import RetryPolicy
+
+    return RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class StepConfig:
     execution_group: str | None
     source_file: str | None
     source_line: int | None
-    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    retry_policy: RetryPolicy = field(default_factory=_default_retry_policy)
     pipelines: tuple[str, ...] = ()
 
 
@@ -232,10 +240,14 @@ class Step:
         it reads, and the versions of the third-party distributions it uses (see
         :mod:`flowyml.core.code_fingerprint`). Read afresh each time: a notebook may have
         changed a constant since."""
+        from flowyml.core.code_fingerprint import code_fingerprint
+
         return code_fingerprint(self.func)
 
     def get_input_hash(self, inputs: Mapping[str, Any]) -> str:
         """Fingerprint of the real content of the input values."""
+        from flowyml.core.fingerprint import fingerprint
+
         return fingerprint(dict(inputs))
 
     @property
@@ -282,6 +294,8 @@ class Step:
             content = ("input_hash", self.scope, self.wiring, inputs, params)
         else:
             content = ("code_hash", self.get_code_hash(), self.wiring, inputs, params)
+        from flowyml.core.fingerprint import fingerprint
+
         return f"{self.name}:{fingerprint(content, secret_key=secret_key)}"
 
 
@@ -546,6 +560,10 @@ def _check_cache(step: str, cache: Any) -> CacheOption:
 
 
 def _check_retry(step: str, retry: Any) -> RetryPolicy:
+    from pydantic import ValidationError
+
+    from flowyml.core.retry import RetryPolicy
+
     if isinstance(retry, RetryPolicy):
         return retry
     if isinstance(retry, bool) or not isinstance(retry, int | Mapping):
@@ -578,7 +596,13 @@ def _check_timeout(step: str, timeout: Any) -> float | None:
 
 
 def _check_resources(step: str, resources: Any) -> ResourceRequirements | None:
-    if resources is None or isinstance(resources, ResourceRequirements):
+    if resources is None:
+        return None
+    from pydantic import ValidationError
+
+    from flowyml.core.resources import ResourceRequirements
+
+    if isinstance(resources, ResourceRequirements):
         return resources
     if not isinstance(resources, Mapping):
         raise StepDefinitionError(
