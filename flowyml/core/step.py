@@ -9,6 +9,7 @@ code may make such a ``Step`` and register it before it is used), still before a
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +35,22 @@ MIN_TIMEOUT_SECONDS = 0.05
 MAX_NAME_SEGMENT_BYTES = 255
 CacheStrategy = Literal["code_hash", "input_hash"]
 CacheOption = bool | str | Callable[..., Any] | None
+
+
+# The fingerprint functions, imported by the first cache key; looked up through a cached call,
+# not an import statement in each method, since a cached run takes a key for every step.
+@functools.cache
+def _fingerprint() -> Callable[..., str]:
+    from flowyml.core.fingerprint import fingerprint
+
+    return fingerprint
+
+
+@functools.cache
+def _code_fingerprint() -> Callable[[Callable[..., Any]], str]:
+    from flowyml.core.code_fingerprint import code_fingerprint
+
+    return code_fingerprint
 
 
 def _default_retry_policy() -> RetryPolicy:
@@ -240,15 +257,11 @@ class Step:
         it reads, and the versions of the third-party distributions it uses (see
         :mod:`flowyml.core.code_fingerprint`). Read afresh each time: a notebook may have
         changed a constant since."""
-        from flowyml.core.code_fingerprint import code_fingerprint
-
-        return code_fingerprint(self.func)
+        return _code_fingerprint()(self.func)
 
     def get_input_hash(self, inputs: Mapping[str, Any]) -> str:
         """Fingerprint of the real content of the input values."""
-        from flowyml.core.fingerprint import fingerprint
-
-        return fingerprint(dict(inputs))
+        return _fingerprint()(dict(inputs))
 
     @property
     def scope(self) -> tuple[str, str]:
@@ -294,9 +307,7 @@ class Step:
             content = ("input_hash", self.scope, self.wiring, inputs, params)
         else:
             content = ("code_hash", self.get_code_hash(), self.wiring, inputs, params)
-        from flowyml.core.fingerprint import fingerprint
-
-        return f"{self.name}:{fingerprint(content, secret_key=secret_key)}"
+        return f"{self.name}:{_fingerprint()(content, secret_key=secret_key)}"
 
 
 class StepRegistry:
