@@ -1,8 +1,12 @@
 """flowyml: write ML pipelines as decorated Python functions; run them anywhere.
 
 ``import flowyml`` never imports Dagster: the plain runner needs nothing but this package, and the
-Dagster translation lives in ``flowyml_dagster``.
+Dagster translation lives in ``flowyml_dagster``. Nor does it import pydantic: the resource and
+retry models below are imported when first used (the first ``@step`` makes a retry policy), so a
+program that only imports flowyml starts fast (``bench/import_time.py``).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from flowyml.core.cache_store import CacheStore
 from flowyml.core.context import Context, context
@@ -18,10 +22,22 @@ from flowyml.core.errors import (
 )
 from flowyml.core.execution import StepStatus
 from flowyml.core.pipeline import Pipeline
-from flowyml.core.resources import GPUConfig, NodeAffinity, ResourceRequirements
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
-from flowyml.core.retry import Backoff, Jitter, RetryPolicy
 from flowyml.core.step import Step, StepRegistry, clear_step_registry, get_registered_steps, step
+
+if TYPE_CHECKING:
+    from flowyml.core.resources import GPUConfig, NodeAffinity, ResourceRequirements
+    from flowyml.core.retry import Backoff, Jitter, RetryPolicy
+
+# Public names whose modules import pydantic: loaded on first access (PEP 562).
+_LAZY = {
+    "GPUConfig": "flowyml.core.resources",
+    "NodeAffinity": "flowyml.core.resources",
+    "ResourceRequirements": "flowyml.core.resources",
+    "Backoff": "flowyml.core.retry",
+    "Jitter": "flowyml.core.retry",
+    "RetryPolicy": "flowyml.core.retry",
+}
 
 __all__ = [
     "Backoff",
@@ -52,3 +68,18 @@ __all__ = [
     "get_registered_steps",
     "step",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later reads skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -74,7 +74,6 @@ import enum
 import functools
 import hashlib
 import importlib
-import importlib.metadata
 import importlib.util
 import inspect
 import os
@@ -86,12 +85,15 @@ import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from flowyml.core.fingerprint import fingerprint
+
+if TYPE_CHECKING:  # importlib.metadata is imported by the first version looked up
+    import importlib.metadata
 
 __all__ = ["UncachableCodeError", "code_fingerprint"]
 
@@ -826,7 +828,9 @@ def _versions(top: str) -> str:
             location = os.path.dirname(spec.origin)
     if location is None:
         return f"{top}==?"
-    installed = list(importlib.metadata.distributions(path=[location]))
+    from importlib.metadata import distributions
+
+    installed = list(distributions(path=[location]))
     found = [d for d in installed if top in (d.read_text("top_level.txt") or "").split()]
     if not found:
         found = [d for d in installed if _ships(d, top)]

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyml.core.cache_store import CacheStore
 from flowyml.core.errors import (
@@ -25,12 +25,13 @@ from flowyml.core.errors import (
     StepParamError,
     exception_text,
 )
-from flowyml.core.fingerprint import fingerprint
 from flowyml.core.handoff import private_copy
-from flowyml.core.isolation import Pickled, dumps_out_of_band, run_with_deadline
 from flowyml.core.params import ParamTypeError, typed_param
 from flowyml.core.serialization import check_picklable, dump_outputs
 from flowyml.core.step import Step
+
+if TYPE_CHECKING:
+    from flowyml.core.isolation import Pickled
 
 logger = logging.getLogger(__name__)
 # Reasons each step was not cached, already warned about: a step warns once per process.
@@ -193,6 +194,8 @@ def _warn_uncached(step: Step, why: str) -> None:
 
 def _culprit(inputs: Mapping[str, Any], params: Mapping[str, Any], secret_key: bytes) -> str | None:
     """Which input or param has no fingerprint, for the warning (``None``: neither has)."""
+    from flowyml.core.fingerprint import fingerprint
+
     for kind, values in (("input", inputs), ("param", params)):
         for name, value in values.items():
             try:
@@ -218,6 +221,12 @@ def execute_step(
     """
     if step.timeout is None:
         return _attempt(step, inputs, params, cache)
+    from flowyml.core.isolation import run_with_deadline  # only steps with a timeout need it
+
+    if cache is not None and step.cache_enabled:
+        # The key is taken in the forked child: import its code here, once, not in every child.
+        import flowyml.core.code_fingerprint  # noqa: F401
+
     return run_with_deadline(
         lambda: _attempt(step, inputs, params, cache),
         timeout=step.timeout,
@@ -268,6 +277,8 @@ def _dump_outcome(step: Step, outcome: StepOutcome) -> Pickled:
     """The outcome for the trip out of a ``timeout`` child, large buffers out of band (no copy of
     an array in the child, nor in the parent); an output that cannot make the trip is named (the
     error travels back instead)."""
+    from flowyml.core.isolation import dumps_out_of_band  # imported by execute_step already
+
     try:
         return dumps_out_of_band(outcome)
     except Exception:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyml.core.errors import (
     MissingPipelineInputError,
@@ -19,8 +19,10 @@ from flowyml.core.errors import (
 )
 from flowyml.core.execution import StepStatus
 from flowyml.core.params import ParamTypeError, typed_param
-from flowyml.core.resources import ResourceRequirements
 from flowyml.core.step import Step
+
+if TYPE_CHECKING:  # the resource models need pydantic: imported once a step has resources
+    from flowyml.core.resources import ResourceRequirements
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,7 @@ def _units(
         group = members[unit]
         name = group[0].execution_group
         try:
-            resources = ResourceRequirements.merge(*(s.requirements for s in group))
+            resources = _merged_requirements(group)
         except ValueError as exc:
             raise PipelineDefinitionError(
                 f"pipeline '{pipeline}': execution group '{name}' (steps "
@@ -375,3 +377,13 @@ def _units(
             )
         )
     return tuple(units)
+
+
+def _merged_requirements(steps: list[Step]) -> ResourceRequirements | None:
+    """``ResourceRequirements.merge`` of the steps' requirements; ``None`` (without importing
+    the models) when none has any."""
+    if all(s.requirements is None for s in steps):
+        return None
+    from flowyml.core.resources import ResourceRequirements
+
+    return ResourceRequirements.merge(*(s.requirements for s in steps))

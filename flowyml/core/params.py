@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import inspect
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ConfigDict, PydanticSchemaGenerationError, TypeAdapter, ValidationError
+# pydantic is imported by the first annotated param checked, not with flowyml.
+if TYPE_CHECKING:
+    from pydantic import ConfigDict, TypeAdapter
 
-_ARBITRARY = ConfigDict(arbitrary_types_allowed=True)
+_ARBITRARY: ConfigDict = {"arbitrary_types_allowed": True}
 
 
 class ParamTypeError(TypeError):
@@ -29,7 +31,11 @@ def typed_param(name: str, annotation: Any, value: Any) -> Any:
         return value
     try:
         return adapter.validate_python(value, strict=True)
-    except ValidationError as exc:
+    except Exception as exc:
+        from pydantic import ValidationError
+
+        if not isinstance(exc, ValidationError):
+            raise
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ParamTypeError(
@@ -55,6 +61,8 @@ def _cached_adapter(annotation: Any) -> TypeAdapter[Any] | None:
 def _build_adapter(annotation: Any) -> TypeAdapter[Any] | None:
     """A validator for ``annotation``: pydantic's own, an ``isinstance`` check for a class it
     does not know (a DataFrame), or ``None`` when the annotation is not a type at all."""
+    from pydantic import PydanticSchemaGenerationError, TypeAdapter
+
     try:
         return TypeAdapter(annotation)
     except PydanticSchemaGenerationError:

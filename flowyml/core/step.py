@@ -9,20 +9,23 @@ code may make such a ``Step`` and register it before it is used), still before a
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from flowyml.core.binding import ConditionSignature, StepSignature
-from flowyml.core.code_fingerprint import code_fingerprint
 from flowyml.core.errors import StepDefinitionError
-from flowyml.core.fingerprint import fingerprint
-from flowyml.core.resources import ResourceRequirements
-from flowyml.core.retry import RetryPolicy
+
+# Imported where first used, not with flowyml: the resource and retry models need pydantic (the
+# first ``@step`` imports it), and values and code are fingerprinted only for a cache key.
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from flowyml.core.resources import ResourceRequirements
+    from flowyml.core.retry import RetryPolicy
 
 CACHE_STRATEGIES = ("code_hash", "input_hash")
 # Starting the child that enforces a timeout takes ~10 ms: a shorter deadline can never be met.
@@ -32,6 +35,28 @@ MIN_TIMEOUT_SECONDS = 0.05
 MAX_NAME_SEGMENT_BYTES = 255
 CacheStrategy = Literal["code_hash", "input_hash"]
 CacheOption = bool | str | Callable[..., Any] | None
+
+
+# The fingerprint functions, imported by the first cache key; looked up through a cached call,
+# not an import statement in each method, since a cached run takes a key for every step.
+@functools.cache
+def _fingerprint() -> Callable[..., str]:
+    from flowyml.core.fingerprint import fingerprint
+
+    return fingerprint
+
+
+@functools.cache
+def _code_fingerprint() -> Callable[[Callable[..., Any]], str]:
+    from flowyml.core.code_fingerprint import code_fingerprint
+
+    return code_fingerprint
+
+
+def _default_retry_policy() -> RetryPolicy:
+    from flowyml.core.retry import RetryPolicy
+
+    return RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -51,7 +76,7 @@ class StepConfig:
     execution_group: str | None
     source_file: str | None
     source_line: int | None
-    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    retry_policy: RetryPolicy = field(default_factory=_default_retry_policy)
     pipelines: tuple[str, ...] = ()
 
 
@@ -232,11 +257,11 @@ class Step:
         it reads, and the versions of the third-party distributions it uses (see
         :mod:`flowyml.core.code_fingerprint`). Read afresh each time: a notebook may have
         changed a constant since."""
-        return code_fingerprint(self.func)
+        return _code_fingerprint()(self.func)
 
     def get_input_hash(self, inputs: Mapping[str, Any]) -> str:
         """Fingerprint of the real content of the input values."""
-        return fingerprint(dict(inputs))
+        return _fingerprint()(dict(inputs))
 
     @property
     def scope(self) -> tuple[str, str]:
@@ -282,7 +307,7 @@ class Step:
             content = ("input_hash", self.scope, self.wiring, inputs, params)
         else:
             content = ("code_hash", self.get_code_hash(), self.wiring, inputs, params)
-        return f"{self.name}:{fingerprint(content, secret_key=secret_key)}"
+        return f"{self.name}:{_fingerprint()(content, secret_key=secret_key)}"
 
 
 class StepRegistry:
@@ -546,6 +571,10 @@ def _check_cache(step: str, cache: Any) -> CacheOption:
 
 
 def _check_retry(step: str, retry: Any) -> RetryPolicy:
+    from pydantic import ValidationError
+
+    from flowyml.core.retry import RetryPolicy
+
     if isinstance(retry, RetryPolicy):
         return retry
     if isinstance(retry, bool) or not isinstance(retry, int | Mapping):
@@ -578,7 +607,13 @@ def _check_timeout(step: str, timeout: Any) -> float | None:
 
 
 def _check_resources(step: str, resources: Any) -> ResourceRequirements | None:
-    if resources is None or isinstance(resources, ResourceRequirements):
+    if resources is None:
+        return None
+    from pydantic import ValidationError
+
+    from flowyml.core.resources import ResourceRequirements
+
+    if isinstance(resources, ResourceRequirements):
         return resources
     if not isinstance(resources, Mapping):
         raise StepDefinitionError(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+import pytest
+
 import flowyml
 import flowyml.core
 
@@ -36,3 +38,15 @@ def test_the_resources_module_offers_the_resource_models() -> None:
     resources = importlib.import_module("flowyml.core.resources")
     for name in ("ResourceRequirements", "GPUConfig", "NodeAffinity"):
         assert getattr(resources, name) is getattr(flowyml, name)
+
+
+def test_the_retry_module_offers_the_retry_policy() -> None:
+    retry = importlib.import_module("flowyml.core.retry")
+    for name in ("RetryPolicy", "Backoff", "Jitter"):
+        assert getattr(retry, name) is getattr(flowyml, name)
+
+
+def test_an_unknown_top_level_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Pipline'"):
+        flowyml.Pipline  # noqa: B018
+    assert not hasattr(flowyml, "Pipline")
