@@ -78,8 +78,9 @@ def run_scenarios(scenarios: list[Callable[[], list[Row]]]) -> list[Row]:
 
 @contextmanager
 def private_dirs() -> Iterator[Path]:
-    """Throw-away ``FLOWYML_CACHE_DIR`` and ``DAGSTER_HOME``; yields a spare temp directory."""
-    names = ("FLOWYML_CACHE_DIR", "DAGSTER_HOME")
+    """Throw-away ``FLOWYML_CACHE_DIR``, ``FLOWYML_RUNS_DIR`` and ``DAGSTER_HOME``; yields a spare
+    temp directory."""
+    names = ("FLOWYML_CACHE_DIR", "FLOWYML_RUNS_DIR", "DAGSTER_HOME")
     saved = {n: os.environ.get(n) for n in names}
     with tempfile.TemporaryDirectory(prefix="flowyml-bench-") as tmp:
         for name in names:

@@ -44,7 +44,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_STEP_OVERHEAD_MS = 1.0
 TARGET_TIMEOUT_EXTRA_MS = 20.0
 TARGET_HASH_MB_S = 500.0
-TARGET_IMPORT_S = 0.3
+TARGET_IMPORT_S = 0.2
 
 
 def _increment(x: int) -> int:
