@@ -18,7 +18,8 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
-from flowyml.core.errors import StepOutputError, exception_text
+from flowyml.core.errors import exception_text
+from flowyml.core.serialization import unpicklable_output
 from flowyml_dagster.translator import STEP_METADATA_KEY
 
 
@@ -53,11 +54,7 @@ class StepValueIOManager(dg.UPathIOManager):
                 raise
             step = (context.definition_metadata or {}).get(STEP_METADATA_KEY, context.step_key)
             output = "/".join(context.asset_key.path) if context.has_asset_key else context.name
-            error = StepOutputError(
-                str(step),
-                f"output '{output}' ({type(obj).__qualname__}) cannot be pickled: "
-                f"{exception_text(exc)}",
-            )
+            error = unpicklable_output(str(step), output, obj, exception_text(exc))
             raise dg.Failure(
                 description=f"{type(error).__name__}: {error}", allow_retries=False
             ) from error

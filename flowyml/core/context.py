@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from flowyml.core.binding import StepSignature
 from flowyml.core.step import Step
-
-_NAMED = (
-    inspect.Parameter.POSITIONAL_ONLY,
-    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    inspect.Parameter.KEYWORD_ONLY,
-)
 
 
 class Context(Mapping[str, Any]):
@@ -97,16 +91,13 @@ class Context(Mapping[str, Any]):
 
 
 def _param_names(func: Callable[..., Any], *, required_only: bool = False) -> list[str]:
-    """Named parameters of ``func`` that a context fills: for a step, those not bound to an
-    input (its params); for a plain function, every named one but ``self``/``cls``."""
-    if isinstance(func, Step):
-        return [p.name for p in func.signature.params if p.required or not required_only]
+    """Names of ``func``'s parameters a context fills, by the runners' binding rule: for a step,
+    those not bound to an input; for a plain function, every named one but ``self``/``cls``."""
+    signature = func.signature if isinstance(func, Step) else StepSignature.of(func, ())
     return [
         p.name
-        for p in inspect.signature(func).parameters.values()
-        if p.kind in _NAMED
-        and p.name not in ("self", "cls")
-        and (p.default is inspect.Parameter.empty or not required_only)
+        for p in signature.params
+        if p.name not in ("self", "cls") and (p.required or not required_only)
     ]
 
 

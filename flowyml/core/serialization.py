@@ -31,10 +31,15 @@ def dump_outputs(step: str, outputs: Mapping[str, Any], file: Writable) -> None:
             try:
                 pickle.Pickler(_Discard(), protocol=PROTOCOL).dump(value)
             except Exception as exc:
-                raise StepOutputError(
-                    step, f"output '{name}' ({type(value).__qualname__}) cannot be pickled: {exc}"
-                ) from exc
+                raise unpicklable_output(step, name, value, exc) from exc
         raise StepOutputError(step, f"outputs cannot be pickled: {whole_error}") from whole_error
+
+
+def unpicklable_output(step: str, output: str, value: Any, why: object) -> StepOutputError:
+    """The error for an output pickling refuses, the same wherever the pickling happens."""
+    return StepOutputError(
+        step, f"output '{output}' ({type(value).__qualname__}) cannot be pickled: {why}"
+    )
 
 
 def check_picklable(step: str, outputs: Mapping[str, Any]) -> None:

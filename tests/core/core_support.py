@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -124,3 +126,17 @@ def python_env() -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+def run_script(path: Path, source: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Write ``source`` (dedented) to ``path`` and run it in a child Python with ``args``; a
+    non-zero exit raises."""
+    path.write_text(textwrap.dedent(source))
+    return subprocess.run(
+        [PYTHON, str(path), *args],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )

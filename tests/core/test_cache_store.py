@@ -6,15 +6,13 @@ import logging
 import os
 import pickle
 import stat
-import subprocess
-import textwrap
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from core_support import PYTHON, CallLog, python_env
+from core_support import CallLog, run_script
 
 from flowyml import CacheStore, Pipeline, step
 from flowyml.core.cache_store import default_cache_dir
@@ -142,18 +140,9 @@ FAILING_WRITE = """
 
 
 def test_a_write_that_fails_half_way_keeps_the_previous_entry_intact(tmp_path: Path) -> None:
-    script = tmp_path / "failing_write.py"
-    script.write_text(textwrap.dedent(FAILING_WRITE))
     root = tmp_path / "cache"
 
-    done = subprocess.run(
-        [PYTHON, str(script), str(root)],
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = run_script(tmp_path / "failing_write.py", FAILING_WRITE, str(root))
 
     assert done.stdout.strip() == "False"
     assert "cannot write" in done.stderr

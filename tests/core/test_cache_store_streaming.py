@@ -6,15 +6,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
-import subprocess
-import textwrap
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from core_support import PYTHON, CallLog, python_env
+from core_support import CallLog, run_script
 
 from flowyml import CacheStore, Pipeline, step
 from flowyml.core.cache_store import (
@@ -190,18 +188,9 @@ def test_a_file_that_cannot_be_written_while_streaming_is_a_warning_not_an_error
     tmp_path: Path,
 ) -> None:
     """The pickler sees the write fail and raises its own error; still a cache problem."""
-    script = tmp_path / "failing_stream.py"
-    script.write_text(textwrap.dedent(FAILING_STREAM))
     root = tmp_path / "cache"
 
-    done = subprocess.run(
-        [PYTHON, str(script), str(root)],
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = run_script(tmp_path / "failing_stream.py", FAILING_STREAM, str(root))
 
     assert done.stdout.strip() == "False"
     assert "cannot write" in done.stderr

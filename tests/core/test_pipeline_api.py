@@ -12,7 +12,9 @@ from flowyml import CacheStore, Pipeline, PipelineDefinitionError, ResourceRequi
 from flowyml.core.pipeline import CRON_ALIASES
 
 
-def test_add_step_returns_the_pipeline_for_chaining() -> None:
+def chain() -> tuple[Step, Step]:
+    """``first`` makes ``a`` = 1, ``second`` makes ``b`` = ``a`` + 1 (neither registered)."""
+
     @step(outputs=["a"], register=False)
     def first() -> int:
         return 1
@@ -20,6 +22,12 @@ def test_add_step_returns_the_pipeline_for_chaining() -> None:
     @step(inputs=["a"], outputs=["b"], register=False)
     def second(a: int) -> int:
         return a + 1
+
+    return first, second
+
+
+def test_add_step_returns_the_pipeline_for_chaining() -> None:
+    first, second = chain()
 
     pipeline = Pipeline("p")
 
@@ -28,13 +36,7 @@ def test_add_step_returns_the_pipeline_for_chaining() -> None:
 
 
 def test_add_steps_returns_the_pipeline_for_chaining() -> None:
-    @step(outputs=["a"], register=False)
-    def first() -> int:
-        return 1
-
-    @step(inputs=["a"], outputs=["b"], register=False)
-    def second(a: int) -> int:
-        return a + 1
+    first, second = chain()
 
     pipeline = Pipeline("p")
 
@@ -43,13 +45,7 @@ def test_add_steps_returns_the_pipeline_for_chaining() -> None:
 
 
 def test_add_steps_accepts_a_generator() -> None:
-    @step(outputs=["a"], register=False)
-    def first() -> int:
-        return 1
-
-    @step(inputs=["a"], outputs=["b"], register=False)
-    def second(a: int) -> int:
-        return a + 1
+    first, second = chain()
 
     def produce() -> Iterator[Step]:
         yield first
@@ -280,13 +276,7 @@ def test_cache_stats_are_empty_when_caching_is_off(tmp_path: Path) -> None:
 
 
 def _two_cacheable_steps(cache_dir: Path) -> Pipeline:
-    @step(outputs=["a"], register=False)
-    def first() -> int:
-        return 1
-
-    @step(inputs=["a"], outputs=["b"], register=False)
-    def second(a: int) -> int:
-        return a + 1
+    first, second = chain()
 
     return Pipeline("p", steps=[first, second], cache_dir=cache_dir)
 
@@ -352,13 +342,7 @@ def test_an_invalid_schedule_is_an_error_naming_the_pipeline_and_schedule(bad: s
 
 
 def test_appending_to_pipeline_steps_adds_a_step() -> None:
-    @step(outputs=["a"], register=False)
-    def first() -> int:
-        return 1
-
-    @step(inputs=["a"], outputs=["b"], register=False)
-    def second(a: int) -> int:
-        return a + 1
+    first, second = chain()
 
     pipeline = Pipeline("grow").add_step(first)
     pipeline.run()
