@@ -3,7 +3,7 @@
 ``dg scaffold defs flowyml_dagster.FlowymlPipelinesComponent <path>`` writes a ``defs.yaml``
 naming the modules whose ``Pipeline`` objects become assets and jobs. Several such components
 make one code location: each job carries its own executor (preloading its steps' modules) and
-components with the same cache settings share one set of resource objects, which is what
+components with the same cache directory share one set of resource objects, which is what
 Dagster needs to merge them.
 
 Per-step overrides in the YAML tune a step without editing its code: ``retry``, ``timeout``,
@@ -19,10 +19,11 @@ import importlib
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import dagster as dg
-from pydantic import BaseModel, Field
+from dagster_shared.yaml_utils.source_position import SourcePositionTree
+from pydantic import BaseModel, Field, PrivateAttr
 
 from flowyml.core.errors import StepDefinitionError
 from flowyml.core.graph import ExecutionUnit
@@ -66,7 +67,9 @@ class StepOverrides(dg.Model, dg.Resolvable):
 
 
 class CacheAttributes(dg.Model, dg.Resolvable):
-    """flowyml's step cache; a relative ``dir`` is taken from the project's root."""
+    """flowyml's step cache. ``enabled: false`` turns it off for this component's steps;
+    ``dir`` (relative: to the project's root) is the code location's, the same in every
+    component that names one."""
 
     enabled: bool = True
     dir: str | None = None
@@ -111,14 +114,24 @@ class FlowymlPipelinesComponent(dg.Component, dg.Model, dg.Resolvable):
         default_factory=dict, description="Per-step overrides, by step name"
     )
 
+    # Where each attribute is in the YAML: Dagster gives it to ``load``, not to ``build_defs``,
+    # where the overrides are checked against the steps.
+    _positions: SourcePositionTree | None = PrivateAttr(default=None)
+
+    @classmethod
+    def load(cls, attributes: BaseModel | None, context: dg.ComponentLoadContext) -> Self:
+        loaded = super().load(attributes, context)
+        loaded._positions = context.resolution_context.source_position_tree
+        return loaded
+
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         try:
             modules = [_absolute_module(context, name) for name in self.modules]
             pipelines = _select(_pipelines_in(modules), self.pipelines)
-            pipelines, pools = _apply_overrides(pipelines, self.steps)
+            pipelines, pools = _apply_overrides(pipelines, self.steps, cache=self.cache.enabled)
             translator = _with_pools(_translator_class(self.translator), pools)
         except _Refusal as refusal:
-            where = _where(context, refusal.key_path)
+            where = _where(self._positions, context.path, refusal.key_path)
             raise ComponentAttributeError(f"{where}: {refusal.problem}") from None
         cache_dir = self.cache.dir
         if cache_dir is not None and not Path(cache_dir).expanduser().is_absolute():
@@ -129,15 +142,16 @@ class FlowymlPipelinesComponent(dg.Component, dg.Model, dg.Resolvable):
             assets=translation.assets,
             jobs=translation.jobs,
             schedules=translation.schedules,
-            resources=_shared_resources(cache_dir, self.cache.enabled),
+            resources=_shared_resources(cache_dir),
         )
 
 
 @functools.cache
-def _shared_resources(cache_dir: str | None, enabled: bool) -> dict[str, dg.ResourceDefinition]:
-    """One set of resource objects per cache setting: Dagster merges the definitions of a
-    project's components only when a resource key holds the very same object in each."""
-    return step_resources(cache_dir, enabled, "default")
+def _shared_resources(cache_dir: str | None) -> dict[str, dg.ResourceDefinition]:
+    """One set of resource objects per cache directory: Dagster merges the definitions of a
+    project's components only when a resource key holds the very same object in each (so
+    ``cache.enabled`` works on the steps, and components must agree on ``cache.dir``)."""
+    return step_resources(cache_dir, True, "default")
 
 
 def _absolute_module(context: dg.ComponentLoadContext, name: str) -> str:
@@ -148,13 +162,14 @@ def _absolute_module(context: dg.ComponentLoadContext, name: str) -> str:
     return context.defs_relative_module_name(context.path) + name
 
 
-def _where(context: dg.ComponentLoadContext, key_path: Sequence[str | int]) -> str:
-    """``path/defs.yaml:LINE`` of the attribute at ``key_path``, or the file when unknown."""
-    tree = context.resolution_context.source_position_tree
-    position = tree.lookup(["attributes", *key_path]) if tree else None
-    if position is None and tree is not None:
-        position = tree.lookup(["attributes"])
-    return str(position) if position else str(context.path / DEFS_FILE)
+def _where(
+    positions: SourcePositionTree | None, folder: Path, key_path: Sequence[str | int]
+) -> str:
+    """``path/defs.yaml:LINE`` of the attribute at ``key_path`` (or of its nearest parent)."""
+    if positions is None:
+        return str(folder / DEFS_FILE)
+    position, _ = positions.lookup_closest_and_path(["attributes", *key_path], None)
+    return str(position)
 
 
 def _pipelines_in(modules: Sequence[str]) -> list[Pipeline]:
@@ -207,21 +222,26 @@ def _select(found: list[Pipeline], names: list[str] | None) -> list[Pipeline]:
 
 
 def _apply_overrides(
-    pipelines: list[Pipeline], overrides: Mapping[str, StepOverrides]
+    pipelines: list[Pipeline], overrides: Mapping[str, StepOverrides], *, cache: bool
 ) -> tuple[list[Pipeline], dict[str, str]]:
     """The pipelines with each overridden step replaced by one tuned copy (a step shared by
-    pipelines stays one asset), and the pool each step's overrides ask for."""
+    pipelines stays one asset), and the pool each step's overrides ask for. ``cache=False``
+    turns every step's cache off, as ``@step(cache=False)`` would."""
     steps = {s.name: s for p in pipelines for s in p.steps}
-    tuned: dict[str, Step] = {}
-    pools: dict[str, str] = {}
-    for name, override in overrides.items():
+    for name in overrides:
         if name not in steps:
             raise _Refusal(
                 f"steps: no step {name!r} in the pipelines (steps: {', '.join(steps)})",
                 "steps",
                 name,
             )
+    tuned: dict[str, Step] = {}
+    pools: dict[str, str] = {}
+    for name in steps if not cache else overrides:
+        override = overrides.get(name, StepOverrides())
         options = override.model_dump(exclude_none=True, exclude={"pool"})
+        if not cache:
+            options["cache"] = False
         if "tags" in options and isinstance(options["tags"], Mapping):
             options["tags"] = {**steps[name].tags, **options["tags"]}
         try:
