@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +22,7 @@ from run_support import Run
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
 COMPONENT = "flowyml_dagster.FlowymlPipelinesComponent"
+REGISTRY_GROUP = "dagster_dg_cli.registry_modules"
 # One dg command loads Dagster and the project in a fresh interpreter: seconds on two busy cores.
 DG_TIMEOUT = 300.0
 
@@ -77,6 +80,11 @@ class Project:
 
 def create_project(parent: Path, name: str) -> Project:
     """``create-dagster project --no-uv-sync``, then telemetry off for the project and instance."""
+    registered = entry_points(group=REGISTRY_GROUP).names
+    assert "flowyml_dagster" in registered, (
+        f"no {REGISTRY_GROUP} entry point for flowyml_dagster in {sys.prefix}: re-install the "
+        "package (pip install -e .) so dg can find the component"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.pop("VIRTUAL_ENV", None)  # dg must not look for another environment to run in
     env.update(

