@@ -133,9 +133,9 @@ class FlowymlPipelinesComponent(dg.Component, dg.Model, dg.Resolvable):
         except _Refusal as refusal:
             where = _where(self._positions, context.path, refusal.key_path)
             raise ComponentAttributeError(f"{where}: {refusal.problem}") from None
-        cache_dir = self.cache.dir
-        if cache_dir is not None and not Path(cache_dir).expanduser().is_absolute():
-            cache_dir = str(context.project_root / cache_dir)
+        cache_dir = None
+        if self.cache.dir is not None:
+            cache_dir = str(context.project_root / Path(self.cache.dir).expanduser())
         executor = resolve_executor("default", pipelines)
         translation = translate(pipelines, translator=translator, job_executor=executor)
         return dg.Definitions(

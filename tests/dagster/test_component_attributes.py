@@ -109,6 +109,16 @@ def test_cache_enabled_false_turns_the_cache_off_for_the_components_steps() -> N
     assert spec.metadata["flowyml/cache_strategy"] == "off"
 
 
+def test_a_relative_cache_dir_is_taken_from_the_projects_root() -> None:
+    with loaded(cache={"dir": "flowyml-cache"}) as (defs, defs_yaml):
+        resource = (defs.resources or {})["flowyml_cache"]
+        with dg.build_resources({"flowyml_cache": resource}) as built:
+            cache_dir = built.flowyml_cache.cache_dir
+
+    project_root = defs_yaml.parents[4]  # <root>/src/<project>/defs/<component>/defs.yaml
+    assert cache_dir == str(project_root / "flowyml-cache")
+
+
 def test_a_translator_is_named_by_its_import_path() -> None:
     with loaded(translator="component_pipelines.KindTranslator") as (defs, _):
         spec = defs.resolve_assets_def(dg.AssetKey("audit")).specs_by_key[dg.AssetKey("audit")]
