@@ -172,7 +172,7 @@ def _own_config(step_name: str, tags: Mapping[str, str]) -> dict[str, Any]:
         ) from None
     try:
         parsed = get_user_defined_k8s_config({K8S_CONFIG_TAG: text}).to_dict()
-    except Exception as exc:  # dagster-k8s's config errors have no common base worth naming
+    except Exception as exc:  # a Kubernetes key it does not know is a bare Exception
         raise PipelineDefinitionError(f"{field}: {exc}") from None
     return {key: parsed[key] for key in given}
 
@@ -217,7 +217,8 @@ def _guard(step_name: str) -> Resolve:
         if _guarded(path):
             raise PipelineDefinitionError(
                 f"step '{step_name}': tags[{K8S_CONFIG_TAG!r}]: {_dotted(path)} is {theirs!r} but "
-                f"the step's resources make it {ours!r}; change resources, not the tag"
+                f"the step's resources (through the translator) make it {ours!r}; change resources "
+                "or the translator, not the tag"
             )
         return theirs
 

@@ -82,7 +82,7 @@ class FlowymlTranslator:
         tags: dict[str, Any] = {}
         for step in unit.steps:
             tags.update(step.tags)
-        tags.pop(kubernetes.K8S_CONFIG_TAG, None)  # the steps' own, merged into the unit's:
+        tags.pop(kubernetes.K8S_CONFIG_TAG, None)  # each step's own is merged in below
         config = kubernetes.unit_k8s_config(unit, self.get_k8s_config)
         if config:
             tags[kubernetes.K8S_CONFIG_TAG] = config

@@ -322,6 +322,8 @@ __all__ = [
     "ResourceRequirements",
     "cpu_millicores",
     "kubernetes_quantity",
+    "label_key",
+    "label_value",
     "quantity_bytes",
     "resources",
 ]

@@ -9,6 +9,7 @@ GPU type, and merged with the step's own ``dagster-k8s/config`` tag.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -299,11 +300,32 @@ def test_a_tag_that_is_not_json_fails_the_build_naming_the_step() -> None:
     assert str(raised.value).startswith(TRAIN_TAG)
 
 
-def test_a_tag_dagster_k8s_refuses_fails_the_build_naming_the_step() -> None:
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"pod_config": {}},
+        {"container_config": {"security_context": {"run_as_nonroot": True}}},
+    ],
+    ids=["unknown-part", "kubernetes-key-typo"],
+)
+def test_a_tag_dagster_k8s_refuses_fails_the_build_naming_the_step(config: dict[str, Any]) -> None:
     with pytest.raises(PipelineDefinitionError) as raised:
-        job_of(gpu_step(**own_config({"pod_config": {}})))
+        job_of(gpu_step(**own_config(config)))
 
     assert str(raised.value).startswith(TRAIN_TAG)
+
+
+def test_a_tag_without_dagster_k8s_installed_fails_the_build_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "dagster_k8s.job", None)  # import fails as if not installed
+    train = gpu_step(**own_config({"job_metadata": {"labels": {"team": "ml"}}}))
+
+    with pytest.raises(PipelineDefinitionError) as raised:
+        job_of(train)
+
+    assert str(raised.value).startswith(TRAIN_TAG)
+    assert "pip install 'flowyml-dagster[k8s]'" in str(raised.value)
 
 
 def test_a_step_without_resources_keeps_its_own_config() -> None:
