@@ -23,6 +23,7 @@ from flowyml.core.pipeline import Pipeline
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml_dagster.definitions import translate
 from flowyml_dagster.planning import Plan
+from flowyml_dagster.storage import PIPELINE_INPUT_METADATA_KEY
 from flowyml_dagster.translator import CACHE_METADATA_KEY, STEP_METADATA_KEY, FlowymlTranslator
 
 
@@ -114,7 +115,7 @@ def _input_sources(
         dg.asset(
             key=key,
             description=f"Pipeline input '{name}', given to run(inputs=...)",
-            metadata={"flowyml/pipeline_input": name},
+            metadata={PIPELINE_INPUT_METADATA_KEY: name},
         )(_constant(inputs[name]))
         for name, key in keys.items()
     ]
