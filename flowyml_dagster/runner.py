@@ -104,9 +104,11 @@ def run(
     return pipeline_result
 
 
+# Dagster's console prints these with every frame of its machinery; ``run``'s summary says them.
+_SUMMARISED_EVENTS = frozenset({"STEP_FAILURE", "PIPELINE_FAILURE"})
+
+
 def _without_failure_events(record: logging.LogRecord) -> bool:
-    """The console's filter: not the step and run failures, which the summary says in a few
-    lines where Dagster prints every frame of its machinery."""
     event = getattr(record, LOG_RECORD_EVENT_ATTR, None)
     return getattr(event, "event_type_value", None) not in _SUMMARISED_EVENTS
 
@@ -117,7 +119,6 @@ def _quiet_console(init_context: dg.InitLoggerContext) -> logging.Logger:
     return console
 
 
-_SUMMARISED_EVENTS = frozenset({"STEP_FAILURE", "PIPELINE_FAILURE"})
 # Dagster's console logger (same config, so ``log_level`` still sets it) without the failures.
 _console_logger = dg.LoggerDefinition(
     _quiet_console,
@@ -139,18 +140,18 @@ def _failure_summary(pipeline_result: PipelineResult, result: dg.ExecuteInProces
     if failed:
         lines.append("  whole traceback: result.step_results[<step>].error.traceback, or the run's")
         lines.append("  events in Dagster's UI")
-    for event in result.all_events:  # a run that failed outside any step
-        if event.event_type_value == "PIPELINE_FAILURE" and not failed:
-            error = getattr(event.event_specific_data, "error", None)
-            lines.append(f"  {(event.message or 'the run failed').splitlines()[0]}")
-            if error is not None and error.message.strip():
-                lines.append(f"  {error.message.strip().splitlines()[0]}")
+    else:  # the run failed outside any step: what its failure event says, without the frames
+        for event in result.all_events:
+            if event.event_type_value == "PIPELINE_FAILURE":
+                lines.append(f"  {(event.message or '').strip()}")
+                error = getattr(event.event_specific_data, "error", None)
+                if error is not None:
+                    lines.append(f"  {error.message.strip()}")
     return "\n".join(lines)
 
 
 def _raise_sites(result: dg.ExecuteInProcessResult) -> dict[str, tuple[str, ...]]:
-    """By failed step: the ``File ..., line N, in f`` line of the frame that raised the root of
-    its error, and that frame's source line."""
+    """By failed step: where the user's exception was raised (see ``_raise_site``)."""
     sites: dict[str, tuple[str, ...]] = {}
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
@@ -162,6 +163,10 @@ def _raise_sites(result: dg.ExecuteInProcessResult) -> dict[str, tuple[str, ...]
 
 
 def _raise_site(error: SerializableErrorInfo) -> tuple[str, ...]:
+    """The ``File ..., line N, in f`` line and source line of the frame that raised the root
+    cause of ``error``; none when there is no cause (a ``Failure`` whose description is all)."""
+    if error.cause is None:
+        return ()
     while error.cause is not None and error.cause.stack:
         error = error.cause
     if not error.stack:
