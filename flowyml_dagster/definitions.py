@@ -20,7 +20,11 @@ from flowyml.core.pipeline import Pipeline
 from flowyml_dagster.cache import CACHE_RESOURCE_KEY, FlowymlCacheResource
 from flowyml_dagster.compute import make_compute_fn
 from flowyml_dagster.planning import Plan, UnitPlan, make_plan
-from flowyml_dagster.storage import instance_storage_io_manager
+from flowyml_dagster.storage import (
+    PIPELINE_INPUT_METADATA_KEY,
+    PRODUCED_BY_METADATA_KEY,
+    instance_storage_io_manager,
+)
 from flowyml_dagster.translator import FlowymlTranslator
 
 ExecutorChoice = dg.ExecutorDefinition | Literal["default"] | None
@@ -94,7 +98,7 @@ def translate(
         dg.AssetSpec(
             key=plan.keys[name],
             description=f"Pipeline input '{name}': supplied from outside the pipelines.",
-            metadata={"flowyml/pipeline_input": name},
+            metadata={PIPELINE_INPUT_METADATA_KEY: name},
         )
         for name in plan.pipeline_inputs
     )
@@ -163,6 +167,8 @@ def resolve_executor(
 def _multi_asset(unit: UnitPlan, plan: Plan, translator: FlowymlTranslator) -> dg.AssetsDefinition:
     outs: dict[str, dg.AssetOut] = {}
     internal_deps: dict[str, set[dg.AssetKey]] = {}
+    # Which jobs materialize the unit's assets: a run that needs one before it exists says so.
+    produced_by = dg.MetadataValue.json({p: plan.job_names[p] for p in unit.pipelines})
     for step in unit.unit.steps:
         for output in step.output_names:
             outs[unit.outputs[output]] = dg.AssetOut(
@@ -173,7 +179,10 @@ def _multi_asset(unit: UnitPlan, plan: Plan, translator: FlowymlTranslator) -> d
                 group_name=translator.get_group_name(step),
                 tags=translator.get_asset_tags(step),
                 kinds=translator.get_kinds(step),
-                metadata=translator.get_metadata(step),
+                metadata={
+                    **translator.get_metadata(step),
+                    PRODUCED_BY_METADATA_KEY: produced_by,
+                },
             )
             internal_deps[unit.outputs[output]] = {plan.keys[i] for i in step.inputs}
     return dg.multi_asset(
