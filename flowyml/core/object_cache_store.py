@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import pickle
 import tempfile
 from collections.abc import Callable
@@ -60,10 +61,20 @@ class ObjectCacheStore:
     def __init__(self, url: str, secret: bytes) -> None:
         self.location = url
         self.writable = True
-        self._fs, self._root = url_to_fs(url)
-        self._root = self._root.rstrip("/")
+        self._fs, root = url_to_fs(url)
+        self._fs_pid = os.getpid()
+        self._root = root.rstrip("/")
         self._entry_key = hmac.digest(secret, _ENTRY_KEY_LABEL, "sha256")
         self._params_key = hmac.digest(secret, _PARAMS_KEY_LABEL, "sha256")
+
+    @property
+    def _filesystem(self) -> Any:
+        """The store's fsspec filesystem, made again in a forked child (a step's ``timeout``
+        runs it in one): an async filesystem of the parent refuses to work after a fork."""
+        if self._fs_pid != os.getpid():
+            self._fs = url_to_fs(self.location)[0]  # fsspec drops its instance cache on fork
+            self._fs_pid = os.getpid()
+        return self._fs
 
     @property
     def secret_key(self) -> bytes:
@@ -82,7 +93,7 @@ class ObjectCacheStore:
         path = self.path_for(key)
         with tempfile.SpooledTemporaryFile(max_size=_HELD_BACK_BYTES) as spool:
             try:
-                with self._fs.open(path, "rb") as remote:
+                with self._filesystem.open(path, "rb") as remote:
                     problem = _copy_verified(remote, spool, self._signature(key))
             except FileNotFoundError:
                 return False, None
@@ -140,7 +151,7 @@ class ObjectCacheStore:
             try:
                 writer.finish()
                 spool.flush()
-                self._fs.put_file(spool.name, path)
+                self._filesystem.put_file(spool.name, path)
             except Exception as exc:  # the storage library's errors are not all OSErrors
                 return self._not_cached(path, exc)
         return True
@@ -148,13 +159,13 @@ class ObjectCacheStore:
     def usage(self) -> tuple[int, int]:
         """``(entries, bytes)`` held in the store now, whoever wrote them; nothing is loaded."""
         try:
-            found = self._fs.find(self._root, detail=True)
+            found = self._filesystem.find(self._root, detail=True)
         except Exception as exc:
             logger.warning("flowyml cache: cannot list %s (%s)", self.location, type(exc).__name__)
             return 0, 0
         finally:
             # A listing is cached by fsspec, and would hide entries written after it from get.
-            self._fs.invalidate_cache(self._root)
+            self._filesystem.invalidate_cache(self._root)
         sizes = [
             int(info.get("size") or 0)
             for name, info in found.items()

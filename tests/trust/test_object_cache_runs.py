@@ -61,3 +61,18 @@ def test_a_dagster_rerun_hits_the_s3_cache_and_records_no_credentials(
     ]
     secrets = (s3_env.secret_access_key, s3_env.access_key_id, SECRET)
     assert [s for s in secrets if any(s in text for text in recorded)] == []
+
+
+def test_a_step_with_a_timeout_caches_on_s3_from_its_forked_child(
+    s3_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CACHE_SECRET_ENV, SECRET)
+
+    @step(outputs=["value"], timeout=60)
+    def bounded() -> int:
+        return 7
+
+    pipeline = Pipeline("s3_bounded", steps=[bounded], cache_dir=s3_prefix)
+    pipeline.run(progress=False)
+
+    assert pipeline.run(progress=False).step_results["bounded"].cached
