@@ -33,6 +33,7 @@ import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
+from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
 from flowyml.core.cache_store import _HELD_BACK_BYTES, _LENGTH, PayloadWriter
@@ -68,7 +69,7 @@ class ObjectCacheStore:
         self._params_key = hmac.digest(secret, _PARAMS_KEY_LABEL, "sha256")
 
     @property
-    def _filesystem(self) -> Any:
+    def _filesystem(self) -> AbstractFileSystem:
         """The store's fsspec filesystem, made again in a forked child (a step's ``timeout``
         runs it in one): an async filesystem of the parent refuses to work after a fork."""
         if self._fs_pid != os.getpid():
