@@ -28,7 +28,11 @@ from flowyml_dagster.storage import (
 from flowyml_dagster.translator import FlowymlTranslator
 
 ExecutorChoice = dg.ExecutorDefinition | Literal["default"] | None
-IOManagerChoice = dg.IOManagerDefinition | Literal["default"] | None
+# A Pythonic IO manager (``dg.ConfigurableIOManager``, e.g. dagster-aws's ``S3PickleIOManager``)
+# is a ``ConfigurableIOManagerFactory``, not an ``IOManagerDefinition``: both are accepted.
+IOManagerChoice = (
+    dg.IOManagerDefinition | dg.ConfigurableIOManagerFactory | Literal["default"] | None
+)
 _PRELOADED = ("dagster", "flowyml", "flowyml_dagster")
 
 
@@ -74,7 +78,10 @@ def build_definitions(
     Dagster and the pipelines' modules imported (fast, unlike ``spawn``); ``io_manager="default"``
     stores values under the instance's storage directory, a location run config cannot move.
     Pass ``None`` for either to leave it to Dagster or to a deployment's own, e.g. before
-    ``Definitions.merge`` with definitions that have one.
+    ``Definitions.merge`` with definitions that have one, or an IO manager of your own to keep
+    values elsewhere, e.g. on object storage: ``io_manager=S3PickleIOManager(s3_resource=
+    S3Resource(endpoint_url=...), s3_bucket=...)`` (dagster-aws; credentials from the usual AWS
+    chain).
     """
     translation = translate(pipelines, translator=translator, schedule_status=schedule_status)
     return translation.to_definitions(
@@ -129,11 +136,12 @@ def _schedule(
 
 def step_resources(
     cache_dir: str | None, enable_cache: bool, io_manager: IOManagerChoice
-) -> dict[str, dg.ResourceDefinition]:
+) -> dict[str, dg.ResourceDefinition | dg.ConfigurableIOManagerFactory]:
     """The cache resource and the IO manager, neither configurable from run config: both say
-    where pickles are loaded from, which is not for whoever launches a run to choose."""
+    where pickles are loaded from, which is not for whoever launches a run to choose. (An IO
+    manager given here is the caller's, with whatever config schema it has.)"""
     resource = FlowymlCacheResource(cache_dir=cache_dir, enabled=enable_cache)
-    resources: dict[str, dg.ResourceDefinition] = {
+    resources: dict[str, dg.ResourceDefinition | dg.ConfigurableIOManagerFactory] = {
         CACHE_RESOURCE_KEY: dg.ResourceDefinition(
             resource_fn=lambda _: resource,
             config_schema={},  # an empty schema: any run config for it is refused
