@@ -25,7 +25,7 @@ import dagster as dg
 from dagster_shared.yaml_utils.source_position import SourcePositionTree
 from pydantic import BaseModel, Field, PrivateAttr
 
-from flowyml.core.errors import StepDefinitionError
+from flowyml.core.errors import CacheLocationError, StepDefinitionError
 from flowyml.core.graph import ExecutionUnit
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.step import Step, get_registered_steps
@@ -68,8 +68,8 @@ class StepOverrides(dg.Model, dg.Resolvable):
 
 class CacheAttributes(dg.Model, dg.Resolvable):
     """flowyml's step cache. ``enabled: false`` turns it off for this component's steps;
-    ``dir`` (relative: to the project's root) is the code location's, the same in every
-    component that names one."""
+    ``dir`` (a local path, relative to the project's root, or a URL such as ``s3://bucket/x``)
+    is the code location's, the same in every component that names one."""
 
     enabled: bool = True
     dir: str | None = None
@@ -130,24 +130,38 @@ class FlowymlPipelinesComponent(dg.Component, dg.Model, dg.Resolvable):
             pipelines = _select(_pipelines_in(modules), self.pipelines)
             pipelines, pools = _apply_overrides(pipelines, self.steps, cache=self.cache.enabled)
             translator = _with_pools(_translator_class(self.translator), pools)
+            resources = _resources(_cache_dir(self.cache.dir, context.project_root))
         except _Refusal as refusal:
             where = _where(self._positions, context.path, refusal.key_path)
             raise ComponentAttributeError(f"{where}: {refusal.problem}") from None
-        cache_dir = None
-        if self.cache.dir is not None:
-            cache_dir = str(context.project_root / Path(self.cache.dir).expanduser())
         executor = resolve_executor("default", pipelines)
         translation = translate(pipelines, translator=translator, job_executor=executor)
         return dg.Definitions(
             assets=translation.assets,
             jobs=translation.jobs,
             schedules=translation.schedules,
-            resources=_shared_resources(cache_dir),
+            resources=resources,
         )
 
 
+def _cache_dir(given: str | None, project_root: Path) -> str | None:
+    """A local ``dir`` from the project's root (a server's working directory varies); a URL
+    (``s3://bucket/prefix``) as written, for the core to check."""
+    if given is None or "://" in given:
+        return given
+    return str(project_root / Path(given).expanduser())
+
+
+def _resources(cache_dir: str | None) -> dict[str, Any]:
+    """The step resources; a cache location the core refuses is ``cache.dir``'s problem."""
+    try:
+        return _shared_resources(cache_dir)
+    except CacheLocationError as exc:
+        raise _Refusal(f"cache.dir: {exc}", "cache", "dir") from None
+
+
 @functools.cache
-def _shared_resources(cache_dir: str | None) -> dict[str, dg.ResourceDefinition]:
+def _shared_resources(cache_dir: str | None) -> dict[str, Any]:
     """One set of resource objects per cache directory: Dagster merges the definitions of a
     project's components only when a resource key holds the very same object in each (so
     ``cache.enabled`` works on the steps, and components must agree on ``cache.dir``)."""

@@ -46,7 +46,7 @@ def test_the_original_is_unchanged_and_the_copy_is_not_registered(train: Step) -
         ({"retry": {"max_retries": 1, "delay": -2}}, "retry.delay"),
         ({"timeout": 0}, "timeout"),
         ({"resources": {"memory": 16}}, "resources.memory"),
-        ({"tags": {"team": ["a"]}}, "tags['team']"),
+        ({"tags": {"": "ml"}}, "tags"),
         ({"pool": "gpu"}, "pool"),
     ],
 )
