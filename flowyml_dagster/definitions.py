@@ -94,8 +94,12 @@ def translate(
     *,
     translator: FlowymlTranslator | None = None,
     schedule_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
+    job_executor: dg.ExecutorDefinition | None = None,
 ) -> Translation:
-    """Translate ``pipelines`` to assets, asset jobs and schedules."""
+    """Translate ``pipelines`` to assets, asset jobs and schedules.
+
+    ``job_executor`` is set on each job, for definitions merged with others that may not carry
+    an executor of their own (several components of one ``dg`` project)."""
     translator = translator or FlowymlTranslator()
     plan = make_plan(pipelines, translator)
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = [
@@ -109,7 +113,7 @@ def translate(
         )
         for name in plan.pipeline_inputs
     )
-    jobs = {p.name: _asset_job(p, plan) for p in plan.pipelines}
+    jobs = {p.name: _asset_job(p, plan, job_executor) for p in plan.pipelines}
     schedules = tuple(
         _schedule(p, jobs[p.name], schedule_status) for p in plan.pipelines if p.schedule
     )
@@ -208,7 +212,9 @@ def _multi_asset(unit: UnitPlan, plan: Plan, translator: FlowymlTranslator) -> d
     )(make_compute_fn(unit, translator))
 
 
-def _asset_job(pipeline: Pipeline, plan: Plan) -> dg.UnresolvedAssetJobDefinition:
+def _asset_job(
+    pipeline: Pipeline, plan: Plan, executor: dg.ExecutorDefinition | None
+) -> dg.UnresolvedAssetJobDefinition:
     graph = plan.graphs[pipeline.name]
     selected = [plan.keys[o] for s in graph.steps for o in s.output_names]
     return dg.define_asset_job(
@@ -217,4 +223,5 @@ def _asset_job(pipeline: Pipeline, plan: Plan) -> dg.UnresolvedAssetJobDefinitio
         config=plan.run_config(pipeline, pipeline.context) or None,
         description=pipeline.description or f"flowyml pipeline '{pipeline.name}'",
         tags={"flowyml/pipeline": pipeline.name},
+        executor_def=executor,
     )

@@ -177,6 +177,34 @@ class Step:
     def __repr__(self) -> str:
         return f"Step({self.name!r}, inputs={self.inputs}, outputs={self.outputs})"
 
+    def with_options(self, **options: Any) -> Step:
+        """A copy of this step with some ``@step`` options replaced (``retry=3``, ``timeout=60``).
+
+        For deployments that tune a step without editing its code (the Dagster component's
+        YAML): the copy goes through the same constructor, so a bad value is refused with the
+        same error as in the decorator, naming the step and the field. The copy is not
+        registered; the original is unchanged.
+        """
+        declared: dict[str, Any] = {
+            "name": self.name,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "cache": self.cache,
+            "retry": self.retry_policy,
+            "timeout": self.timeout,
+            "resources": self.resources,
+            "tags": self.tags,
+            "condition": self.condition,
+            "execution_group": self.execution_group,
+            "pipeline": self.pipelines or None,
+        }
+        for option in options:
+            if option not in declared:
+                raise StepDefinitionError(
+                    self.name, option, f"is not an option of @step ({', '.join(declared)})"
+                )
+        return Step(self.func, **{**declared, **options})
+
     @property
     def identity(self) -> str:
         """``module.qualname`` of the function."""
