@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 from flowyml.core.cache_store import CacheStore
 
-CACHE_RESOURCE_KEY = "flowyml_cache"
-
 
 @dataclass(frozen=True)
 class FlowymlCacheResource:

@@ -27,14 +27,18 @@ from flowyml.core.execution import (
 )
 from flowyml.core.handoff import ValueHandoff
 from flowyml.core.step import Step
-from flowyml_dagster.cache import CACHE_RESOURCE_KEY
-from flowyml_dagster.planning import UnitPlan
-from flowyml_dagster.translator import (
+from flowyml_dagster.constants import (
     CACHE_METADATA_KEY,
     CACHE_REASON_METADATA_KEY,
+    CACHE_RESOURCE_KEY,
+    DURATION_METADATA_KEY,
+    SKIPPED_METADATA_KEY,
     STEP_METADATA_KEY,
-    FlowymlTranslator,
+    TIMEOUT_METADATA_KEY,
+    TRACEBACK_METADATA_KEY,
 )
+from flowyml_dagster.planning import UnitPlan
+from flowyml_dagster.translator import FlowymlTranslator
 
 
 def make_compute_fn(
@@ -84,7 +88,7 @@ def _observe_skip(context: dg.OpExecutionContext, plan: UnitPlan, step: Step) ->
         context.log_event(
             dg.AssetObservation(
                 asset_key=context.asset_key_for_output(plan.outputs[output]),
-                metadata={"flowyml/skipped": f"condition of step '{step.name}' is false"},
+                metadata={SKIPPED_METADATA_KEY: f"condition of step '{step.name}' is false"},
             )
         )
 
@@ -121,12 +125,12 @@ def _failure(step: Step, exc: Exception, *, allow_retries: bool) -> dg.Failure:
     """The step's error as a ``dagster.Failure`` naming the step (and the user's traceback)."""
     metadata: dict[str, Any] = {STEP_METADATA_KEY: step.name}
     if isinstance(exc, StepTimeoutError):
-        metadata["flowyml/timeout_seconds"] = float(exc.timeout)
+        metadata[TIMEOUT_METADATA_KEY] = float(exc.timeout)
     if isinstance(exc, StepExecutionError):
         description = str(exc)
     else:
         description = f"step '{step.name}' raised {type(exc).__qualname__}: {exc}"
-        metadata["flowyml/traceback"] = dg.MetadataValue.text(
+        metadata[TRACEBACK_METADATA_KEY] = dg.MetadataValue.text(
             "".join(traceback.format_exception(exc))
         )
     return dg.Failure(description=description, metadata=metadata, allow_retries=allow_retries)
@@ -143,7 +147,7 @@ def _output(
 ) -> dg.Output:
     metadata: dict[str, Any] = {
         CACHE_METADATA_KEY: "hit" if outcome.cached else ("miss" if outcome.cache_key else "off"),
-        "flowyml/duration_seconds": round(outcome.duration_seconds, 6),
+        DURATION_METADATA_KEY: round(outcome.duration_seconds, 6),
     }
     if outcome.cache_note:
         metadata[CACHE_REASON_METADATA_KEY] = outcome.cache_note

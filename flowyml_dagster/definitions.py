@@ -17,8 +17,13 @@ import dagster as dg
 
 from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.pipeline import Pipeline
-from flowyml_dagster.cache import CACHE_RESOURCE_KEY, FlowymlCacheResource
+from flowyml_dagster.cache import FlowymlCacheResource
 from flowyml_dagster.compute import make_compute_fn
+from flowyml_dagster.constants import (
+    CACHE_RESOURCE_KEY,
+    PIPELINE_INPUT_METADATA_KEY,
+    PIPELINE_TAG,
+)
 from flowyml_dagster.planning import Plan, UnitPlan, make_plan
 from flowyml_dagster.storage import instance_storage_io_manager
 from flowyml_dagster.translator import FlowymlTranslator
@@ -94,7 +99,7 @@ def translate(
         dg.AssetSpec(
             key=plan.keys[name],
             description=f"Pipeline input '{name}': supplied from outside the pipelines.",
-            metadata={"flowyml/pipeline_input": name},
+            metadata={PIPELINE_INPUT_METADATA_KEY: name},
         )
         for name in plan.pipeline_inputs
     )
@@ -199,5 +204,5 @@ def _asset_job(pipeline: Pipeline, plan: Plan) -> dg.UnresolvedAssetJobDefinitio
         selection=dg.AssetSelection.assets(*selected),
         config=plan.run_config(pipeline, pipeline.context) or None,
         description=pipeline.description or f"flowyml pipeline '{pipeline.name}'",
-        tags={"flowyml/pipeline": pipeline.name},
+        tags={PIPELINE_TAG: pipeline.name},
     )

@@ -18,8 +18,6 @@ from flowyml.core.resources import (
     kubernetes_quantity,
 )
 
-K8S_CONFIG_TAG = "dagster-k8s/config"
-
 # Extended-resource names by GPU vendor prefix of ``gpu_type``; NVIDIA's unless it says otherwise.
 _GPU_RESOURCE_BY_VENDOR = {"amd": "amd.com/gpu", "intel": "gpu.intel.com/i915"}
 _DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"

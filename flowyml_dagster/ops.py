@@ -10,8 +10,8 @@ from __future__ import annotations
 import dagster as dg
 
 from flowyml.core.pipeline import Pipeline
-from flowyml_dagster.cache import CACHE_RESOURCE_KEY
 from flowyml_dagster.compute import make_compute_fn
+from flowyml_dagster.constants import CACHE_RESOURCE_KEY, PIPELINE_TAG
 from flowyml_dagster.definitions import (
     ExecutorChoice,
     IOManagerChoice,
@@ -46,7 +46,7 @@ def build_op_job(
         resource_defs=step_resources(cache_dir, enable_cache, io_manager),
         config=plan.run_config(pipeline, pipeline.context) or None,
         executor_def=resolve_executor(executor, [pipeline]),
-        tags={"flowyml/pipeline": pipeline.name},
+        tags={PIPELINE_TAG: pipeline.name},
     )
 
 

@@ -21,9 +21,15 @@ from flowyml.core.execution import StepStatus
 from flowyml.core.graph import PipelineGraph, blocked, check_inputs
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
+from flowyml_dagster.constants import (
+    CACHE_METADATA_KEY,
+    DURATION_METADATA_KEY,
+    PIPELINE_INPUT_METADATA_KEY,
+    STEP_METADATA_KEY,
+)
 from flowyml_dagster.definitions import translate
 from flowyml_dagster.planning import Plan
-from flowyml_dagster.translator import CACHE_METADATA_KEY, STEP_METADATA_KEY, FlowymlTranslator
+from flowyml_dagster.translator import FlowymlTranslator
 
 
 def run(
@@ -114,7 +120,7 @@ def _input_sources(
         dg.asset(
             key=key,
             description=f"Pipeline input '{name}', given to run(inputs=...)",
-            metadata={"flowyml/pipeline_input": name},
+            metadata={PIPELINE_INPUT_METADATA_KEY: name},
         )(_constant(inputs[name]))
         for name, key in keys.items()
     ]
@@ -172,7 +178,7 @@ def _to_pipeline_result(
                 outputs=values,
                 cached=metadata.get(CACHE_METADATA_KEY) == "hit",
                 retries=attempts_retried,
-                duration_seconds=float(metadata.get("flowyml/duration_seconds", 0.0)),
+                duration_seconds=float(metadata.get(DURATION_METADATA_KEY, 0.0)),
             )
         elif step.name in failures:
             results[step.name] = StepResult(

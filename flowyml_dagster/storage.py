@@ -20,7 +20,7 @@ from upath import UPath
 
 from flowyml.core.errors import exception_text
 from flowyml.core.serialization import unpicklable_output
-from flowyml_dagster.translator import STEP_METADATA_KEY
+from flowyml_dagster.constants import STEP_METADATA_KEY
 
 
 class StepValueIOManager(dg.UPathIOManager):

@@ -23,12 +23,20 @@ from flowyml.core.resources import ResourceRequirements
 from flowyml.core.retry import Backoff, Jitter
 from flowyml.core.step import Step
 from flowyml_dagster import kubernetes
+from flowyml_dagster.constants import (
+    CACHE_STRATEGY_METADATA_KEY,
+    EXECUTION_GROUP_METADATA_KEY,
+    GPU_POOL,
+    K8S_CONFIG_TAG,
+    LOOSE_TAGS_METADATA_KEY,
+    PIPELINES_METADATA_KEY,
+    RESOURCES_METADATA_KEY,
+    RETRY_METADATA_KEY,
+    STEP_METADATA_KEY,
+    TIMEOUT_METADATA_KEY,
+)
 from flowyml_dagster.names import dagster_name, key_path
 
-GPU_POOL = "gpu"
-CACHE_METADATA_KEY = "flowyml/cache"
-CACHE_REASON_METADATA_KEY = "flowyml/cache_reason"
-STEP_METADATA_KEY = "flowyml/step"
 _CODE_REFERENCES_KEY = "dagster/code_references"
 # A dict with more entries is data (scores per row ...), not a set of metrics for the event log.
 _MAX_METRICS = 50
@@ -84,7 +92,7 @@ class FlowymlTranslator:
         if unit.resources is not None:
             config = self.get_k8s_config(unit.resources)
             if config:
-                tags[kubernetes.K8S_CONFIG_TAG] = config
+                tags[K8S_CONFIG_TAG] = config
         return tags
 
     def get_asset_tags(self, step: Step) -> dict[str, str]:
@@ -131,21 +139,21 @@ class FlowymlTranslator:
         """Definition metadata: the step, its options, tags Dagster's asset tags refuse, source."""
         metadata: dict[str, Any] = {
             STEP_METADATA_KEY: step.name,
-            "flowyml/cache_strategy": _describe_cache(step),
+            CACHE_STRATEGY_METADATA_KEY: _describe_cache(step),
         }
         if step.pipelines:
-            metadata["flowyml/pipelines"] = ", ".join(step.pipelines)
+            metadata[PIPELINES_METADATA_KEY] = ", ".join(step.pipelines)
         if step.retry:
-            metadata["flowyml/retry"] = step.retry_policy.model_dump(mode="json")
+            metadata[RETRY_METADATA_KEY] = step.retry_policy.model_dump(mode="json")
         if step.timeout is not None:
-            metadata["flowyml/timeout_seconds"] = float(step.timeout)
+            metadata[TIMEOUT_METADATA_KEY] = float(step.timeout)
         if step.requirements is not None:
-            metadata["flowyml/resources"] = kubernetes.describe(step.requirements)
+            metadata[RESOURCES_METADATA_KEY] = kubernetes.describe(step.requirements)
         if step.execution_group:
-            metadata["flowyml/execution_group"] = step.execution_group
+            metadata[EXECUTION_GROUP_METADATA_KEY] = step.execution_group
         loose = {k: v for k, v in step.tags.items() if not _strict_tag(k, v)}
         if loose:
-            metadata["flowyml/tags"] = dg.MetadataValue.json(loose)
+            metadata[LOOSE_TAGS_METADATA_KEY] = dg.MetadataValue.json(loose)
         if step.source_file:
             metadata[_CODE_REFERENCES_KEY] = _code_reference(step)
         return metadata
