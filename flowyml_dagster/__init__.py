@@ -1,7 +1,8 @@
 """flowyml pipelines as Dagster definitions: assets, jobs, schedules, run from any Dagster.
 
 ``defs = build_definitions([training])`` in a module makes a code location; subclass
-``FlowymlTranslator`` to change how steps are named, tagged or grouped.
+``FlowymlTranslator`` to change how steps are named, tagged or grouped (its ``get_asset_spec``
+gets a ``StepOutput`` and changes any attribute of an asset at once).
 """
 
 from flowyml_dagster.cache import FlowymlCacheResource
@@ -9,11 +10,12 @@ from flowyml_dagster.definitions import build_definitions, translate
 from flowyml_dagster.kubernetes import k8s_config
 from flowyml_dagster.ops import build_op_job
 from flowyml_dagster.runner import run
-from flowyml_dagster.translator import FlowymlTranslator
+from flowyml_dagster.translator import FlowymlTranslator, StepOutput
 
 __all__ = [
     "FlowymlCacheResource",
     "FlowymlTranslator",
+    "StepOutput",
     "build_definitions",
     "build_op_job",
     "k8s_config",

@@ -37,14 +37,16 @@ from flowyml_dagster.constants import (
     TIMEOUT_METADATA_KEY,
     TRACEBACK_METADATA_KEY,
 )
-from flowyml_dagster.planning import UnitPlan
-from flowyml_dagster.translator import FlowymlTranslator
+from flowyml_dagster.planning import OutputMetadata, UnitPlan
 
 
 def make_compute_fn(
-    plan: UnitPlan, translator: FlowymlTranslator
+    plan: UnitPlan, output_metadata: OutputMetadata
 ) -> Callable[..., Iterator[dg.Output]]:
-    """The compute function of ``plan``'s op (a generator: a skipped step yields nothing)."""
+    """The compute function of ``plan``'s op (a generator: a skipped step yields nothing).
+
+    Every decision is in ``plan``; ``output_metadata`` (the translator's ``get_output_metadata``)
+    is the one question asked at run time, as its answer depends on the value."""
     grouped = len(plan.unit.steps) > 1
 
     def compute(context: dg.OpExecutionContext, **dagster_inputs: Any) -> Iterator[dg.Output]:
@@ -72,7 +74,7 @@ def make_compute_fn(
                 continue
             for name, value in outcome.outputs.items():
                 handoff.add(name, value)
-                yield _output(context, plan, translator, step, outcome, name, value)
+                yield _output(context, plan, output_metadata, step, outcome, name, value)
 
     return compute
 
@@ -139,7 +141,7 @@ def _failure(step: Step, exc: Exception, *, allow_retries: bool) -> dg.Failure:
 def _output(
     context: dg.OpExecutionContext,
     plan: UnitPlan,
-    translator: FlowymlTranslator,
+    output_metadata: OutputMetadata,
     step: Step,
     outcome: StepOutcome,
     name: str,
@@ -151,7 +153,7 @@ def _output(
     }
     if outcome.cache_note:
         metadata[CACHE_REASON_METADATA_KEY] = outcome.cache_note
-    metadata.update(_user_metadata(context, translator, step, name, value))
+    metadata.update(_user_metadata(context, output_metadata, step, name, value))
     if outcome.cache_key is None:
         return dg.Output(value, output_name=plan.outputs[name], metadata=metadata)
     # The cache key as data version: a hit records the same version as the run that computed it,
@@ -168,7 +170,7 @@ def _output(
 
 def _user_metadata(
     context: dg.OpExecutionContext,
-    translator: FlowymlTranslator,
+    output_metadata: OutputMetadata,
     step: Step,
     name: str,
     value: Any,
@@ -176,7 +178,7 @@ def _user_metadata(
     """The translator's metadata for an output, each entry checked the way the event log will
     store it: a bad entry is dropped with a warning, never the step's computed value."""
     try:
-        proposed = translator.get_output_metadata(step, name, value)
+        proposed = output_metadata(step, name, value)
     except Exception as exc:
         context.log.warning(f"step '{step.name}': output metadata of '{name}' failed: {exc!r}")
         return {}

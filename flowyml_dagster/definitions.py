@@ -93,7 +93,7 @@ def translate(
     translator = translator or FlowymlTranslator()
     plan = make_plan(pipelines, translator)
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = [
-        _multi_asset(unit, plan, translator) for unit in plan.units
+        _multi_asset(unit, plan) for unit in plan.units
     ]
     assets.extend(
         dg.AssetSpec(
@@ -165,35 +165,39 @@ def resolve_executor(
     )
 
 
-def _multi_asset(unit: UnitPlan, plan: Plan, translator: FlowymlTranslator) -> dg.AssetsDefinition:
+def _multi_asset(unit: UnitPlan, plan: Plan) -> dg.AssetsDefinition:
+    """The unit's op as a multi-asset with one out per planned spec.
+
+    ``AssetOut.from_spec`` takes a spec without deps, so each spec's deps become the out's
+    internal deps; deps that are neither the unit's inputs nor its own outputs (lineage a spec
+    added) are the multi-asset's non-argument deps.
+    """
+    ins = {name: dg.AssetIn(key=plan.keys[value]) for value, name in unit.inputs.items()}
+    known = {asset_in.key for asset_in in ins.values()} | {s.key for s in unit.specs.values()}
     outs: dict[str, dg.AssetOut] = {}
     internal_deps: dict[str, set[dg.AssetKey]] = {}
-    for step in unit.unit.steps:
-        for output in step.output_names:
-            outs[unit.outputs[output]] = dg.AssetOut(
-                key=plan.keys[output],
-                is_required=False,
-                description=translator.get_description(step),
-                code_version=translator.get_code_version(step),
-                group_name=translator.get_group_name(step),
-                tags=translator.get_asset_tags(step),
-                kinds=translator.get_kinds(step),
-                metadata=translator.get_metadata(step),
-            )
-            internal_deps[unit.outputs[output]] = {plan.keys[i] for i in step.inputs}
+    lineage: dict[dg.AssetKey, dg.AssetDep] = {}
+    for output, spec in unit.specs.items():
+        name = unit.outputs[output]
+        outs[name] = dg.AssetOut.from_spec(
+            spec.replace_attributes(deps=[]), is_required=not spec.skippable
+        )
+        internal_deps[name] = {dep.asset_key for dep in spec.deps}
+        lineage.update((d.asset_key, d) for d in spec.deps if d.asset_key not in known)
     return dg.multi_asset(
         name=unit.op_name,
         outs=outs,
-        ins={name: dg.AssetIn(key=plan.keys[value]) for value, name in unit.inputs.items()},
-        description=translator.get_unit_description(unit.unit),
-        op_tags=translator.get_op_tags(unit.unit),
-        pool=translator.get_pool(unit.unit),
-        retry_policy=translator.get_retry_policy(unit.unit),
+        ins=ins,
+        deps=list(lineage.values()) or None,
+        description=unit.description,
+        op_tags=dict(unit.tags),
+        pool=unit.pool,
+        retry_policy=unit.retry_policy,
         config_schema=unit.config_schema(),
         required_resource_keys={CACHE_RESOURCE_KEY},
-        internal_asset_deps=internal_deps if len(unit.unit.steps) > 1 else None,
+        internal_asset_deps=internal_deps,
         can_subset=False,
-    )(make_compute_fn(unit, translator))
+    )(make_compute_fn(unit, plan.output_metadata))
 
 
 def _asset_job(pipeline: Pipeline, plan: Plan) -> dg.UnresolvedAssetJobDefinition:

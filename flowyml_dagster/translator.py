@@ -2,7 +2,12 @@
 
 The builder (``build_definitions``) asks the translator and decides nothing itself; to change one
 decision (other asset keys, another group, extra tags), subclass and override that one method,
-as with ``DagsterDbtTranslator``.
+as with ``DagsterDbtTranslator``. ``get_asset_spec`` assembles the small asset methods into one
+``dagster.AssetSpec`` per step output, so any attribute (owners, say, which no small method
+decides) changes with one override: ``super().get_asset_spec(output).replace_attributes(...)``.
+
+Planning asks each question once per asset, op or job and keeps the answers in the plan; the op
+body asks only ``get_output_metadata``, the one question whose answer depends on a step's value.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -45,8 +51,43 @@ _BACKOFF = {Backoff.LINEAR: dg.Backoff.LINEAR, Backoff.EXPONENTIAL: dg.Backoff.E
 _JITTER = {Jitter.FULL: dg.Jitter.FULL, Jitter.PLUS_MINUS: dg.Jitter.PLUS_MINUS}
 
 
+@dataclass(frozen=True)
+class StepOutput:
+    """One output of a step, as ``get_asset_spec`` is asked about it.
+
+    One record rather than positional arguments (as ``dagster-dlt`` does): context added later
+    reaches overrides without breaking their signatures. ``deps`` are the asset keys of the
+    step's inputs, as the specs of their producers (or ``get_input_asset_key``) decided them, so
+    a key changed in one spec is the key its consumers depend on.
+    """
+
+    step: Step
+    name: str
+    deps: tuple[dg.AssetKey, ...]
+
+
 class FlowymlTranslator:
     """Default mapping of flowyml steps and pipelines onto Dagster assets, ops and jobs."""
+
+    def get_asset_spec(self, output: StepOutput) -> dg.AssetSpec:
+        """The whole asset of one step output, from the small methods below.
+
+        ``skippable``: a step whose condition is false yields nothing, and its consumers skip.
+        The spec's deps must keep the step's inputs (they are loaded into the step); more deps
+        (an asset the step reads by itself) are recorded as lineage.
+        """
+        step = output.step
+        return dg.AssetSpec(
+            key=self.get_asset_key(step, output.name),
+            deps=output.deps,
+            description=self.get_description(step),
+            group_name=self.get_group_name(step),
+            kinds=self.get_kinds(step),
+            tags=self.get_asset_tags(step),
+            metadata=self.get_metadata(step),
+            code_version=self.get_code_version(step),
+            skippable=True,
+        )
 
     def get_asset_key(self, step: Step, output_name: str) -> dg.AssetKey:
         """``"data/train"`` → ``AssetKey(["data", "train"])``; a step's own name when no outputs."""
