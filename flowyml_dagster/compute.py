@@ -7,6 +7,7 @@ metadata, or a ``dagster.Failure`` naming the step. Retries belong to Dagster's 
 
 # No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotation of the
 # compute function at definition time and needs the class itself, not its name as a string.
+import inspect
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -76,6 +77,9 @@ def make_compute_fn(
                 handoff.add(name, value)
                 yield _output(context, plan, output_metadata, step, outcome, name, value)
 
+    # Dagster reads a compute function's signature some fifteen times while it builds one op;
+    # ``inspect.signature`` returns a ``__signature__`` as it is, so it is worked out once.
+    compute.__signature__ = inspect.signature(compute)  # type: ignore[attr-defined]
     return compute
 
 
