@@ -36,6 +36,7 @@ from _harness import Row, median_seconds, print_table, private_dirs, run_scenari
 
 import flowyml
 import flowyml_dagster
+from flowyml_dagster.constants import CACHE_METADATA_KEY
 
 CHAIN_LENGTH = 30
 PAIRS = 21  # interleaved repetitions of the two jobs
@@ -112,7 +113,7 @@ def timed_run(job: dg.JobDefinition, *, expect_cache: str | None = None) -> floa
         raise RuntimeError(f"wrong chain output {result.asset_value(LAST_KEY)!r}")
     if expect_cache is not None:
         events = result.get_asset_materialization_events()
-        states = [e.materialization.metadata["flowyml/cache"].value for e in events]
+        states = [e.materialization.metadata[CACHE_METADATA_KEY].value for e in events]
         if len(states) != CHAIN_LENGTH or set(states) != {expect_cache}:
             raise RuntimeError(f"expected every step cache={expect_cache}, got {states}")
     instance.dispose()

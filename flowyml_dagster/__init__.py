@@ -1,7 +1,8 @@
 """flowyml pipelines as Dagster definitions: assets, jobs, schedules, run from any Dagster.
 
 ``defs = build_definitions([training])`` in a module makes a code location; subclass
-``FlowymlTranslator`` to change how steps are named, tagged or grouped. With ``dg``,
+``FlowymlTranslator`` to change how steps are named, tagged or grouped (its ``get_asset_spec``
+gets a ``StepOutput`` and changes any attribute of an asset at once). With ``dg``,
 ``FlowymlPipelinesComponent`` does the same from a ``defs.yaml``.
 """
 
@@ -11,12 +12,13 @@ from flowyml_dagster.definitions import build_definitions, translate
 from flowyml_dagster.kubernetes import k8s_config
 from flowyml_dagster.ops import build_op_job
 from flowyml_dagster.runner import run
-from flowyml_dagster.translator import FlowymlTranslator
+from flowyml_dagster.translator import FlowymlTranslator, StepOutput
 
 __all__ = [
     "FlowymlCacheResource",
     "FlowymlPipelinesComponent",
     "FlowymlTranslator",
+    "StepOutput",
     "build_definitions",
     "build_op_job",
     "k8s_config",

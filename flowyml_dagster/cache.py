@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 from flowyml.core.cache_location import StepCache, open_cache_store, resolve_cache_location
 
-CACHE_RESOURCE_KEY = "flowyml_cache"
-
 
 @dataclass(frozen=True)
 class FlowymlCacheResource:

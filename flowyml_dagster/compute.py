@@ -7,6 +7,7 @@ metadata, or a ``dagster.Failure`` naming the step. Retries belong to Dagster's 
 
 # No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotation of the
 # compute function at definition time and needs the class itself, not its name as a string.
+import inspect
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -27,20 +28,26 @@ from flowyml.core.execution import (
 )
 from flowyml.core.handoff import ValueHandoff
 from flowyml.core.step import Step
-from flowyml_dagster.cache import CACHE_RESOURCE_KEY
-from flowyml_dagster.planning import UnitPlan
-from flowyml_dagster.translator import (
+from flowyml_dagster.constants import (
     CACHE_METADATA_KEY,
     CACHE_REASON_METADATA_KEY,
+    CACHE_RESOURCE_KEY,
+    DURATION_METADATA_KEY,
+    SKIPPED_METADATA_KEY,
     STEP_METADATA_KEY,
-    FlowymlTranslator,
+    TIMEOUT_METADATA_KEY,
+    TRACEBACK_METADATA_KEY,
 )
+from flowyml_dagster.planning import OutputMetadata, UnitPlan
 
 
 def make_compute_fn(
-    plan: UnitPlan, translator: FlowymlTranslator
+    plan: UnitPlan, output_metadata: OutputMetadata
 ) -> Callable[..., Iterator[dg.Output]]:
-    """The compute function of ``plan``'s op (a generator: a skipped step yields nothing)."""
+    """The compute function of ``plan``'s op (a generator: a skipped step yields nothing).
+
+    Every decision is in ``plan``; ``output_metadata`` (the translator's ``get_output_metadata``)
+    is the one question asked at run time, as its answer depends on the value."""
     grouped = len(plan.unit.steps) > 1
 
     def compute(context: dg.OpExecutionContext, **dagster_inputs: Any) -> Iterator[dg.Output]:
@@ -68,8 +75,11 @@ def make_compute_fn(
                 continue
             for name, value in outcome.outputs.items():
                 handoff.add(name, value)
-                yield _output(context, plan, translator, step, outcome, name, value)
+                yield _output(context, plan, output_metadata, step, outcome, name, value)
 
+    # Dagster reads a compute function's signature some fifteen times while it builds one op;
+    # ``inspect.signature`` returns a ``__signature__`` as it is, so it is worked out once.
+    compute.__signature__ = inspect.signature(compute)  # type: ignore[attr-defined]
     return compute
 
 
@@ -84,7 +94,7 @@ def _observe_skip(context: dg.OpExecutionContext, plan: UnitPlan, step: Step) ->
         context.log_event(
             dg.AssetObservation(
                 asset_key=context.asset_key_for_output(plan.outputs[output]),
-                metadata={"flowyml/skipped": f"condition of step '{step.name}' is false"},
+                metadata={SKIPPED_METADATA_KEY: f"condition of step '{step.name}' is false"},
             )
         )
 
@@ -121,12 +131,12 @@ def _failure(step: Step, exc: Exception, *, allow_retries: bool) -> dg.Failure:
     """The step's error as a ``dagster.Failure`` naming the step (and the user's traceback)."""
     metadata: dict[str, Any] = {STEP_METADATA_KEY: step.name}
     if isinstance(exc, StepTimeoutError):
-        metadata["flowyml/timeout_seconds"] = float(exc.timeout)
+        metadata[TIMEOUT_METADATA_KEY] = float(exc.timeout)
     if isinstance(exc, StepExecutionError):
         description = str(exc)
     else:
         description = f"step '{step.name}' raised {type(exc).__qualname__}: {exc}"
-        metadata["flowyml/traceback"] = dg.MetadataValue.text(
+        metadata[TRACEBACK_METADATA_KEY] = dg.MetadataValue.text(
             "".join(traceback.format_exception(exc))
         )
     return dg.Failure(description=description, metadata=metadata, allow_retries=allow_retries)
@@ -135,7 +145,7 @@ def _failure(step: Step, exc: Exception, *, allow_retries: bool) -> dg.Failure:
 def _output(
     context: dg.OpExecutionContext,
     plan: UnitPlan,
-    translator: FlowymlTranslator,
+    output_metadata: OutputMetadata,
     step: Step,
     outcome: StepOutcome,
     name: str,
@@ -143,11 +153,11 @@ def _output(
 ) -> dg.Output:
     metadata: dict[str, Any] = {
         CACHE_METADATA_KEY: "hit" if outcome.cached else ("miss" if outcome.cache_key else "off"),
-        "flowyml/duration_seconds": round(outcome.duration_seconds, 6),
+        DURATION_METADATA_KEY: round(outcome.duration_seconds, 6),
     }
     if outcome.cache_note:
         metadata[CACHE_REASON_METADATA_KEY] = outcome.cache_note
-    metadata.update(_user_metadata(context, translator, step, name, value))
+    metadata.update(_user_metadata(context, output_metadata, step, name, value))
     if outcome.cache_key is None:
         return dg.Output(value, output_name=plan.outputs[name], metadata=metadata)
     # The cache key as data version: a hit records the same version as the run that computed it,
@@ -164,7 +174,7 @@ def _output(
 
 def _user_metadata(
     context: dg.OpExecutionContext,
-    translator: FlowymlTranslator,
+    output_metadata: OutputMetadata,
     step: Step,
     name: str,
     value: Any,
@@ -172,7 +182,7 @@ def _user_metadata(
     """The translator's metadata for an output, each entry checked the way the event log will
     store it: a bad entry is dropped with a warning, never the step's computed value."""
     try:
-        proposed = translator.get_output_metadata(step, name, value)
+        proposed = output_metadata(step, name, value)
     except Exception as exc:
         context.log.warning(f"step '{step.name}': output metadata of '{name}' failed: {exc!r}")
         return {}

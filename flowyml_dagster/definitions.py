@@ -17,14 +17,16 @@ import dagster as dg
 
 from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.pipeline import Pipeline
-from flowyml_dagster.cache import CACHE_RESOURCE_KEY, FlowymlCacheResource
+from flowyml_dagster.cache import FlowymlCacheResource
 from flowyml_dagster.compute import make_compute_fn
-from flowyml_dagster.planning import Plan, UnitPlan, make_plan
-from flowyml_dagster.storage import (
+from flowyml_dagster.constants import (
+    CACHE_RESOURCE_KEY,
     PIPELINE_INPUT_METADATA_KEY,
+    PIPELINE_TAG,
     PRODUCED_BY_METADATA_KEY,
-    instance_storage_io_manager,
 )
+from flowyml_dagster.planning import Plan, UnitPlan, make_plan
+from flowyml_dagster.storage import instance_storage_io_manager
 from flowyml_dagster.translator import FlowymlTranslator
 
 ExecutorChoice = dg.ExecutorDefinition | Literal["default"] | None
@@ -103,7 +105,7 @@ def translate(
     translator = translator or FlowymlTranslator()
     plan = make_plan(pipelines, translator)
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = [
-        _multi_asset(unit, plan, translator) for unit in plan.units
+        _multi_asset(unit, plan) for unit in plan.units
     ]
     assets.extend(
         dg.AssetSpec(
@@ -176,40 +178,44 @@ def resolve_executor(
     )
 
 
-def _multi_asset(unit: UnitPlan, plan: Plan, translator: FlowymlTranslator) -> dg.AssetsDefinition:
+def _multi_asset(unit: UnitPlan, plan: Plan) -> dg.AssetsDefinition:
+    """The unit's op as a multi-asset with one out per planned spec.
+
+    ``AssetOut.from_spec`` takes a spec without deps, so each spec's deps become the out's
+    internal deps; deps that are neither the unit's inputs nor its own outputs (lineage a spec
+    added) are the multi-asset's non-argument deps.
+    """
+    ins = {name: dg.AssetIn(key=plan.keys[value]) for value, name in unit.inputs.items()}
+    known = {asset_in.key for asset_in in ins.values()} | {s.key for s in unit.specs.values()}
     outs: dict[str, dg.AssetOut] = {}
     internal_deps: dict[str, set[dg.AssetKey]] = {}
     # Which jobs materialize the unit's assets: a run that needs one before it exists says so.
     produced_by = dg.MetadataValue.json({p: plan.job_names[p] for p in unit.pipelines})
-    for step in unit.unit.steps:
-        for output in step.output_names:
-            outs[unit.outputs[output]] = dg.AssetOut(
-                key=plan.keys[output],
-                is_required=False,
-                description=translator.get_description(step),
-                code_version=translator.get_code_version(step),
-                group_name=translator.get_group_name(step),
-                tags=translator.get_asset_tags(step),
-                kinds=translator.get_kinds(step),
-                metadata={
-                    **translator.get_metadata(step),
-                    PRODUCED_BY_METADATA_KEY: produced_by,
-                },
-            )
-            internal_deps[unit.outputs[output]] = {plan.keys[i] for i in step.inputs}
+    lineage: dict[dg.AssetKey, dg.AssetDep] = {}
+    for output, spec in unit.specs.items():
+        name = unit.outputs[output]
+        outs[name] = dg.AssetOut.from_spec(
+            spec.replace_attributes(
+                deps=[], metadata={**spec.metadata, PRODUCED_BY_METADATA_KEY: produced_by}
+            ),
+            is_required=not spec.skippable,
+        )
+        internal_deps[name] = {dep.asset_key for dep in spec.deps}
+        lineage.update((d.asset_key, d) for d in spec.deps if d.asset_key not in known)
     return dg.multi_asset(
         name=unit.op_name,
         outs=outs,
-        ins={name: dg.AssetIn(key=plan.keys[value]) for value, name in unit.inputs.items()},
-        description=translator.get_unit_description(unit.unit),
-        op_tags=translator.get_op_tags(unit.unit),
-        pool=translator.get_pool(unit.unit),
-        retry_policy=translator.get_retry_policy(unit.unit),
+        ins=ins,
+        deps=list(lineage.values()) or None,
+        description=unit.description,
+        op_tags=dict(unit.tags),
+        pool=unit.pool,
+        retry_policy=unit.retry_policy,
         config_schema=unit.config_schema(),
         required_resource_keys={CACHE_RESOURCE_KEY},
-        internal_asset_deps=internal_deps if len(unit.unit.steps) > 1 else None,
+        internal_asset_deps=internal_deps,
         can_subset=False,
-    )(make_compute_fn(unit, translator))
+    )(make_compute_fn(unit, plan.output_metadata))
 
 
 def _asset_job(
@@ -222,6 +228,6 @@ def _asset_job(
         selection=dg.AssetSelection.assets(*selected),
         config=plan.run_config(pipeline, pipeline.context) or None,
         description=pipeline.description or f"flowyml pipeline '{pipeline.name}'",
-        tags={"flowyml/pipeline": pipeline.name},
+        tags={PIPELINE_TAG: pipeline.name},
         executor_def=executor,
     )

@@ -35,8 +35,8 @@ from flowyml.core.resources import (
     label_key,
     label_value,
 )
+from flowyml_dagster.constants import K8S_CONFIG_TAG
 
-K8S_CONFIG_TAG = "dagster-k8s/config"
 # Lists a merge replaces instead of appending to, as dagster-k8s's ALWAYS_SHALLOW_MERGE_LIST_FIELDS:
 # half of one command and half of another is neither.
 _WHOLE_LISTS = frozenset({"command", "args"})

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dagster as dg
 
 from flowyml.core.pipeline import Pipeline
-from flowyml_dagster.cache import CACHE_RESOURCE_KEY
 from flowyml_dagster.compute import make_compute_fn
+from flowyml_dagster.constants import CACHE_RESOURCE_KEY, PIPELINE_TAG
 from flowyml_dagster.definitions import (
     ExecutorChoice,
     IOManagerChoice,
@@ -35,7 +35,7 @@ def build_op_job(
     ``build_definitions``)."""
     translator = translator or FlowymlTranslator()
     plan = make_plan([pipeline], translator)
-    ops = {unit.op_name: _op(unit, translator) for unit in plan.units}
+    ops = {unit.op_name: _op(unit, plan) for unit in plan.units}
     graph = dg.GraphDefinition(
         name=plan.job_names[pipeline.name],
         node_defs=list(ops.values()),
@@ -46,22 +46,22 @@ def build_op_job(
         resource_defs=step_resources(cache_dir, enable_cache, io_manager),
         config=plan.run_config(pipeline, pipeline.context) or None,
         executor_def=resolve_executor(executor, [pipeline]),
-        tags={"flowyml/pipeline": pipeline.name},
+        tags={PIPELINE_TAG: pipeline.name},
     )
 
 
-def _op(unit: UnitPlan, translator: FlowymlTranslator) -> dg.OpDefinition:
+def _op(unit: UnitPlan, plan: Plan) -> dg.OpDefinition:
     return dg.op(
         name=unit.op_name,
         ins={name: dg.In(dg.Any) for name in unit.inputs.values()},
         out={name: dg.Out(dg.Any, is_required=False) for name in unit.outputs.values()},
-        description=translator.get_unit_description(unit.unit),
-        tags=translator.get_op_tags(unit.unit),
-        pool=translator.get_pool(unit.unit),
-        retry_policy=translator.get_retry_policy(unit.unit),
+        description=unit.description,
+        tags=dict(unit.tags),
+        pool=unit.pool,
+        retry_policy=unit.retry_policy,
         config_schema=unit.config_schema(),
         required_resource_keys={CACHE_RESOURCE_KEY},
-    )(make_compute_fn(unit, translator))
+    )(make_compute_fn(unit, plan.output_metadata))
 
 
 def _dependencies(plan: Plan) -> dict[str, dict[str, dg.DependencyDefinition]]:

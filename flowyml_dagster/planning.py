@@ -2,13 +2,16 @@
 
 The asset flavour (``definitions``) and the op-job flavour (``ops``) wrap the same plan: the same
 op per unit, the same input/output names, the same config fields, the same compute function.
+The translator is asked here, once per asset, op and job, and its answers are kept in the plan:
+assembly and the op body read the plan and never ask it again (the op body's one exception is
+``get_output_metadata``, which needs the value).
 Ambiguities (two steps → one asset key, two units → one op name, two pipelines → one job name, an
 execution group split between pipelines) are errors here, naming both sides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -28,7 +31,10 @@ from flowyml_dagster.config import (
     run_config_values,
 )
 from flowyml_dagster.names import dagster_name
-from flowyml_dagster.translator import FlowymlTranslator
+from flowyml_dagster.translator import FlowymlTranslator, StepOutput
+
+# The translator's run-time question: metadata of one output's value (see ``Plan``).
+OutputMetadata = Callable[[Step, str, Any], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -36,15 +42,21 @@ class UnitPlan:
     """One unit (a step, or an execution group) as one op.
 
     ``inputs`` maps flowyml input names to the op's Dagster input names; ``outputs`` maps flowyml
-    output names to its Dagster output names. ``contexts`` holds each owning job's pipeline
-    context (by job name) for params that never travel in run config; ``default_context`` serves
-    runs outside those jobs (an ad-hoc materialization from the asset graph).
+    output names to its Dagster output names, and ``specs`` to their assets. ``contexts`` holds
+    each owning job's pipeline context (by job name) for params that never travel in run config;
+    ``default_context`` serves runs outside those jobs (an ad-hoc materialization from the asset
+    graph). ``description`` to ``retry_policy`` are the translator's answers for the op.
     """
 
     unit: ExecutionUnit
     op_name: str
     inputs: Mapping[str, str]
     outputs: Mapping[str, str]
+    specs: Mapping[str, dg.AssetSpec]
+    description: str
+    tags: Mapping[str, Any]
+    pool: str | None
+    retry_policy: dg.RetryPolicy | None
     config_fields: tuple[ConfigField, ...]
     contexts: Mapping[str, Mapping[str, Any]]
     default_context: Mapping[str, Any]
@@ -57,7 +69,11 @@ class UnitPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """The translation of some pipelines, before it becomes Dagster objects."""
+    """The translation of some pipelines, before it becomes Dagster objects.
+
+    ``output_metadata`` is the translator's ``get_output_metadata``: the one question whose
+    answer depends on a step's value, so the op body asks it at run time.
+    """
 
     pipelines: tuple[Pipeline, ...]
     graphs: Mapping[str, PipelineGraph]
@@ -65,6 +81,7 @@ class Plan:
     keys: Mapping[str, dg.AssetKey]
     units: tuple[UnitPlan, ...]
     pipeline_inputs: tuple[str, ...]
+    output_metadata: OutputMetadata
 
     @cached_property
     def producer_of(self) -> dict[str, UnitPlan]:
@@ -106,7 +123,7 @@ def make_plan(pipelines: Iterable[Pipeline] | None, translator: FlowymlTranslato
         combined = graphs[chosen[0].name]
     else:
         combined = plan_graph("<definitions>", _all_steps(graphs.values()))
-    keys = _asset_keys(combined, translator)
+    keys, specs = _asset_specs(combined, translator)
     op_names = unique_names(
         {" + ".join(s.name for s in u.steps): translator.get_op_name(u) for u in combined.units},
         "steps",
@@ -116,11 +133,19 @@ def make_plan(pipelines: Iterable[Pipeline] | None, translator: FlowymlTranslato
     for unit, op_name in zip(combined.units, op_names.values(), strict=True):
         owners = [p for p in chosen if unit.steps[0].name in graphs[p.name].by_name]
         _check_unit_not_split(unit, owners, graphs)
-        _check_priority(unit, translator)
-        planned = _plan_unit(unit, op_name, keys, owners, job_names)
+        planned = _plan_unit(unit, op_name, keys, specs, owners, job_names, translator)
+        _check_priority(planned)
         _check_context_values(planned, owners)
         units.append(planned)
-    return Plan(chosen, graphs, job_names, keys, tuple(units), combined.pipeline_inputs)
+    return Plan(
+        chosen,
+        graphs,
+        job_names,
+        keys,
+        tuple(units),
+        combined.pipeline_inputs,
+        translator.get_output_metadata,
+    )
 
 
 def unique_names(names: Mapping[str, str], what: str, kind: str) -> dict[str, str]:
@@ -150,29 +175,50 @@ def _all_steps(graphs: Iterable[PipelineGraph]) -> list[Step]:
     return list(steps.values())
 
 
-def _asset_keys(graph: PipelineGraph, translator: FlowymlTranslator) -> dict[str, dg.AssetKey]:
-    """The asset key of every value: step outputs and pipeline inputs, checked for clashes."""
-    keys: dict[str, dg.AssetKey] = {}
+def _asset_specs(
+    graph: PipelineGraph, translator: FlowymlTranslator
+) -> tuple[dict[str, dg.AssetKey], dict[str, dg.AssetSpec]]:
+    """The asset key of every value (step outputs and pipeline inputs, checked for clashes) and
+    the spec of every step output. Steps come in dependency order, so each spec is asked with
+    the keys its inputs already have."""
+    keys = {name: translator.get_input_asset_key(name) for name in graph.pipeline_inputs}
+    specs: dict[str, dg.AssetSpec] = {}
     owner_of: dict[dg.AssetKey, str] = {}
     for step in graph.steps:
+        deps = tuple(dict.fromkeys(keys[i] for i in step.inputs))
         for output in step.output_names:
-            key = translator.get_asset_key(step, output)
-            if key in owner_of:
+            spec = translator.get_asset_spec(StepOutput(step, output, deps))
+            _check_deps_keep_inputs(step, output, spec, deps)
+            if spec.key in owner_of:
                 raise PipelineDefinitionError(
-                    f"steps '{owner_of[key]}' and '{step.name}' would both produce asset "
-                    f"{key.to_user_string()}; rename an output (or override the translator)"
+                    f"steps '{owner_of[spec.key]}' and '{step.name}' would both produce asset "
+                    f"{spec.key.to_user_string()}; rename an output (or override the translator)"
                 )
-            owner_of[key] = step.name
-            keys[output] = key
+            owner_of[spec.key] = step.name
+            specs[output] = spec
+            keys[output] = spec.key
     for name in graph.pipeline_inputs:
-        key = translator.get_input_asset_key(name)
+        key = keys[name]
         if key in owner_of:
             raise PipelineDefinitionError(
                 f"pipeline input '{name}' would get asset key {key.to_user_string()}, which step "
                 f"'{owner_of[key]}' already produces"
             )
-        keys[name] = key
-    return keys
+    return keys, specs
+
+
+def _check_deps_keep_inputs(
+    step: Step, output: str, spec: dg.AssetSpec, inputs: tuple[dg.AssetKey, ...]
+) -> None:
+    """The step's inputs are loaded into it, so its assets must depend on them (Dagster would
+    refuse the multi-asset with a message about its own internals)."""
+    dropped = set(inputs) - {dep.asset_key for dep in spec.deps}
+    if dropped:
+        names = sorted(key.to_user_string() for key in dropped)
+        raise PipelineDefinitionError(
+            f"step '{step.name}': the asset spec of output '{output}' drops the deps {names}, "
+            "which are inputs of the step; a spec may add deps but must keep these"
+        )
 
 
 def _check_unit_not_split(
@@ -187,9 +233,10 @@ def _check_unit_not_split(
             )
 
 
-def _check_priority(unit: ExecutionUnit, translator: FlowymlTranslator) -> None:
+def _check_priority(planned: UnitPlan) -> None:
     """Dagster's executor parses ``dagster/priority`` as an int when the run starts: check now."""
-    priority = translator.get_op_tags(unit).get(PRIORITY_TAG)
+    unit = planned.unit
+    priority = planned.tags.get(PRIORITY_TAG)
     if priority is None:
         return
     try:
@@ -225,8 +272,10 @@ def _plan_unit(
     unit: ExecutionUnit,
     op_name: str,
     keys: Mapping[str, dg.AssetKey],
+    specs: Mapping[str, dg.AssetSpec],
     owners: Sequence[Pipeline],
     job_names: Mapping[str, str],
+    translator: FlowymlTranslator,
 ) -> UnitPlan:
     produced = [o for s in unit.steps for o in s.output_names]
     external = dict.fromkeys(i for s in unit.steps for i in s.inputs if i not in produced)
@@ -239,6 +288,11 @@ def _plan_unit(
         op_name=op_name,
         inputs=inputs,
         outputs=outputs,
+        specs={o: specs[o] for o in produced},
+        description=translator.get_unit_description(unit),
+        tags=translator.get_op_tags(unit),
+        pool=translator.get_pool(unit),
+        retry_policy=translator.get_retry_policy(unit),
         config_fields=config_fields(unit.steps, [p.context for p in owners]),
         contexts={job_names[p.name]: p.context.to_dict() for p in owners},
         default_context=owners[0].context.to_dict() if owners else {},

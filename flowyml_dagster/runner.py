@@ -30,10 +30,15 @@ from flowyml.core.execution import StepStatus
 from flowyml.core.graph import PipelineGraph, blocked, check_inputs
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
+from flowyml_dagster.constants import (
+    CACHE_METADATA_KEY,
+    DURATION_METADATA_KEY,
+    PIPELINE_INPUT_METADATA_KEY,
+    STEP_METADATA_KEY,
+)
 from flowyml_dagster.definitions import translate
 from flowyml_dagster.planning import Plan
-from flowyml_dagster.storage import PIPELINE_INPUT_METADATA_KEY
-from flowyml_dagster.translator import CACHE_METADATA_KEY, STEP_METADATA_KEY, FlowymlTranslator
+from flowyml_dagster.translator import FlowymlTranslator
 
 
 def run(
@@ -261,7 +266,7 @@ def _to_pipeline_result(
                 outputs=values,
                 cached=metadata.get(CACHE_METADATA_KEY) == "hit",
                 retries=attempts_retried,
-                duration_seconds=float(metadata.get("flowyml/duration_seconds", 0.0)),
+                duration_seconds=float(metadata.get(DURATION_METADATA_KEY, 0.0)),
             )
         elif step.name in failures:
             results[step.name] = StepResult(

@@ -23,12 +23,11 @@ from upath import UPath
 
 from flowyml.core.errors import exception_text
 from flowyml.core.serialization import unpicklable_output
-from flowyml_dagster.translator import STEP_METADATA_KEY
-
-# Definition metadata of an asset: ``{pipeline: job}`` of the jobs that materialize it.
-PRODUCED_BY_METADATA_KEY = "flowyml/produced_by"
-# Definition metadata of a pipeline input's external asset (set by the builder and the runner).
-PIPELINE_INPUT_METADATA_KEY = "flowyml/pipeline_input"
+from flowyml_dagster.constants import (
+    PIPELINE_INPUT_METADATA_KEY,
+    PRODUCED_BY_METADATA_KEY,
+    STEP_METADATA_KEY,
+)
 
 
 class StepValueIOManager(dg.UPathIOManager):

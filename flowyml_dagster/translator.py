@@ -2,7 +2,12 @@
 
 The builder (``build_definitions``) asks the translator and decides nothing itself; to change one
 decision (other asset keys, another group, extra tags), subclass and override that one method,
-as with ``DagsterDbtTranslator``.
+as with ``DagsterDbtTranslator``. ``get_asset_spec`` assembles the small asset methods into one
+``dagster.AssetSpec`` per step output, so any attribute (owners, say, which no small method
+decides) changes with one override: ``super().get_asset_spec(output).replace_attributes(...)``.
+
+Planning asks each question once per asset, op or job and keeps the answers in the plan; the op
+body asks only ``get_output_metadata``, the one question whose answer depends on a step's value.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -23,12 +29,20 @@ from flowyml.core.resources import ResourceRequirements
 from flowyml.core.retry import Backoff, Jitter
 from flowyml.core.step import Step
 from flowyml_dagster import kubernetes
+from flowyml_dagster.constants import (
+    CACHE_STRATEGY_METADATA_KEY,
+    EXECUTION_GROUP_METADATA_KEY,
+    GPU_POOL,
+    K8S_CONFIG_TAG,
+    LOOSE_TAGS_METADATA_KEY,
+    PIPELINES_METADATA_KEY,
+    RESOURCES_METADATA_KEY,
+    RETRY_METADATA_KEY,
+    STEP_METADATA_KEY,
+    TIMEOUT_METADATA_KEY,
+)
 from flowyml_dagster.names import dagster_name, key_path
 
-GPU_POOL = "gpu"
-CACHE_METADATA_KEY = "flowyml/cache"
-CACHE_REASON_METADATA_KEY = "flowyml/cache_reason"
-STEP_METADATA_KEY = "flowyml/step"
 _CODE_REFERENCES_KEY = "dagster/code_references"
 # A dict with more entries is data (scores per row ...), not a set of metrics for the event log.
 _MAX_METRICS = 50
@@ -37,8 +51,43 @@ _BACKOFF = {Backoff.LINEAR: dg.Backoff.LINEAR, Backoff.EXPONENTIAL: dg.Backoff.E
 _JITTER = {Jitter.FULL: dg.Jitter.FULL, Jitter.PLUS_MINUS: dg.Jitter.PLUS_MINUS}
 
 
+@dataclass(frozen=True)
+class StepOutput:
+    """One output of a step, as ``get_asset_spec`` is asked about it.
+
+    One record rather than positional arguments (as ``dagster-dlt`` does): context added later
+    reaches overrides without breaking their signatures. ``deps`` are the asset keys of the
+    step's inputs, as the specs of their producers (or ``get_input_asset_key``) decided them, so
+    a key changed in one spec is the key its consumers depend on.
+    """
+
+    step: Step
+    name: str
+    deps: tuple[dg.AssetKey, ...]
+
+
 class FlowymlTranslator:
     """Default mapping of flowyml steps and pipelines onto Dagster assets, ops and jobs."""
+
+    def get_asset_spec(self, output: StepOutput) -> dg.AssetSpec:
+        """The whole asset of one step output, from the small methods below.
+
+        ``skippable``: a step whose condition is false yields nothing, and its consumers skip.
+        The spec's deps must keep the step's inputs (they are loaded into the step); more deps
+        (an asset the step reads by itself) are recorded as lineage.
+        """
+        step = output.step
+        return dg.AssetSpec(
+            key=self.get_asset_key(step, output.name),
+            deps=output.deps,
+            description=self.get_description(step),
+            group_name=self.get_group_name(step),
+            kinds=self.get_kinds(step),
+            tags=self.get_asset_tags(step),
+            metadata=self.get_metadata(step),
+            code_version=self.get_code_version(step),
+            skippable=True,
+        )
 
     def get_asset_key(self, step: Step, output_name: str) -> dg.AssetKey:
         """``"data/train"`` → ``AssetKey(["data", "train"])``; a step's own name when no outputs."""
@@ -82,10 +131,10 @@ class FlowymlTranslator:
         tags: dict[str, Any] = {}
         for step in unit.steps:
             tags.update(step.tags)
-        tags.pop(kubernetes.K8S_CONFIG_TAG, None)  # each step's own is merged in below
+        tags.pop(K8S_CONFIG_TAG, None)  # each step's own is merged in below
         config = kubernetes.unit_k8s_config(unit, self.get_k8s_config)
         if config:
-            tags[kubernetes.K8S_CONFIG_TAG] = config
+            tags[K8S_CONFIG_TAG] = config
         return tags
 
     def get_asset_tags(self, step: Step) -> dict[str, str]:
@@ -143,21 +192,21 @@ class FlowymlTranslator:
         """Definition metadata: the step, its options, tags Dagster's asset tags refuse, source."""
         metadata: dict[str, Any] = {
             STEP_METADATA_KEY: step.name,
-            "flowyml/cache_strategy": _describe_cache(step),
+            CACHE_STRATEGY_METADATA_KEY: _describe_cache(step),
         }
         if step.pipelines:
-            metadata["flowyml/pipelines"] = ", ".join(step.pipelines)
+            metadata[PIPELINES_METADATA_KEY] = ", ".join(step.pipelines)
         if step.retry:
-            metadata["flowyml/retry"] = step.retry_policy.model_dump(mode="json")
+            metadata[RETRY_METADATA_KEY] = step.retry_policy.model_dump(mode="json")
         if step.timeout is not None:
-            metadata["flowyml/timeout_seconds"] = float(step.timeout)
+            metadata[TIMEOUT_METADATA_KEY] = float(step.timeout)
         if step.requirements is not None:
-            metadata["flowyml/resources"] = kubernetes.describe(step.requirements)
+            metadata[RESOURCES_METADATA_KEY] = kubernetes.describe(step.requirements)
         if step.execution_group:
-            metadata["flowyml/execution_group"] = step.execution_group
+            metadata[EXECUTION_GROUP_METADATA_KEY] = step.execution_group
         loose = {k: v for k, v in step.tags.items() if not _strict_tag(k, v)}
         if loose:
-            metadata["flowyml/tags"] = dg.MetadataValue.json(loose)
+            metadata[LOOSE_TAGS_METADATA_KEY] = dg.MetadataValue.json(loose)
         if step.source_file:
             metadata[_CODE_REFERENCES_KEY] = _code_reference(step)
         return metadata

@@ -11,6 +11,8 @@ import pytest
 from dagster._core.definitions.data_version import extract_data_version_from_entry
 from run_support import Run, execute, lines, metadata_values, run_config
 
+from flowyml_dagster.constants import CACHE_METADATA_KEY
+
 KEYS = (dg.AssetKey(["cached", "base"]), dg.AssetKey(["cached", "doubled"]))
 DATA_VERSION_TAG = "dagster/data_version"
 
@@ -39,7 +41,7 @@ def test_the_first_run_computes_every_step_and_records_cache_misses(two_runs: Tw
     materializations = two_runs.first.materializations()
 
     assert two_runs.first.succeeded
-    assert {metadata_values(materializations[k])["flowyml/cache"] for k in KEYS} == {"miss"}
+    assert {metadata_values(materializations[k])[CACHE_METADATA_KEY] for k in KEYS} == {"miss"}
 
 
 def test_the_second_run_is_all_cache_hits(two_runs: TwoRuns) -> None:
@@ -47,7 +49,7 @@ def test_the_second_run_is_all_cache_hits(two_runs: TwoRuns) -> None:
 
     assert two_runs.second.succeeded
     assert set(materializations) == set(KEYS)
-    assert {metadata_values(materializations[k])["flowyml/cache"] for k in KEYS} == {"hit"}
+    assert {metadata_values(materializations[k])[CACHE_METADATA_KEY] for k in KEYS} == {"hit"}
 
 
 def test_a_cache_hit_does_not_call_the_step_function(two_runs: TwoRuns) -> None:

@@ -10,6 +10,8 @@ import pytest
 from dagster import DagsterEventType
 from run_support import Run, execute, lines, run_config
 
+from flowyml_dagster.constants import SKIPPED_METADATA_KEY
+
 GATE = dg.AssetKey(["gate", "value"])
 INDEPENDENT = dg.AssetKey(["gate", "independent"])
 
@@ -69,4 +71,4 @@ def test_a_skipped_step_records_why_on_its_asset(gate_closed: Run) -> None:
 
     assert [o.asset_observation_data.asset_observation.asset_key for o in observations] == [GATE]
     metadata = observations[0].asset_observation_data.asset_observation.metadata
-    assert metadata["flowyml/skipped"].value == "condition of step 'gated' is false"
+    assert metadata[SKIPPED_METADATA_KEY].value == "condition of step 'gated' is false"

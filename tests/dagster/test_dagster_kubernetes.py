@@ -17,6 +17,7 @@ import dagster as dg
 import dagster_pipelines as pipelines
 import pytest
 from dagster_k8s.job import (
+    USER_DEFINED_K8S_CONFIG_KEY,
     DagsterK8sJobConfig,
     construct_dagster_k8s_job,
     get_user_defined_k8s_config,
@@ -33,6 +34,7 @@ from flowyml import (
     step,
 )
 from flowyml_dagster import FlowymlTranslator, build_definitions
+from flowyml_dagster.constants import GPU_POOL, K8S_CONFIG_TAG
 
 T4 = ResourceRequirements(cpu="4", memory="8Gi", gpu=GPUConfig(gpu_type="nvidia-tesla-t4"))
 TRAIN_TAG = "step 'train': tags['dagster-k8s/config']: "
@@ -66,6 +68,10 @@ def rendered_job(op_name: str, job: dg.JobDefinition | None = None) -> V1Job:
 def container_resources(job: V1Job) -> dict[str, Any]:
     (container,) = job.spec.template.spec.containers
     return {"requests": container.resources.requests, "limits": container.resources.limits}
+
+
+def test_the_op_tag_is_the_key_dagster_k8s_reads() -> None:
+    assert K8S_CONFIG_TAG == USER_DEFINED_K8S_CONFIG_KEY
 
 
 def test_gpu_requirements_become_container_requests_and_limits() -> None:
@@ -118,14 +124,14 @@ def test_gpu_steps_are_in_the_gpu_pool_and_cpu_steps_in_none() -> None:
 
     pools = {node.name: node.definition.pool for node in job.graph.nodes}
 
-    assert pools == {"gpu_big": "gpu", "gpu_small": "gpu", "cpu_only": None}
+    assert pools == {"gpu_big": GPU_POOL, "gpu_small": GPU_POOL, "cpu_only": None}
 
 
 @pytest.mark.timeout(300)
 def test_gpu_steps_run_one_at_a_time_when_the_gpu_pool_has_one_slot(
     instance: dg.DagsterInstance, workdir: Path, cache_dir: Path
 ) -> None:
-    instance.event_log_storage.set_concurrency_slots("gpu", 1)
+    instance.event_log_storage.set_concurrency_slots(GPU_POOL, 1)
     config = run_config(pipelines.resourced_job(), cache_dir=cache_dir, workdir=str(workdir))
 
     run = execute(pipelines.resourced_job, instance, config)

@@ -9,6 +9,7 @@ import dagster as dg
 
 import flowyml_dagster
 from flowyml import Pipeline, Step, StepStatus, step
+from flowyml_dagster.constants import CACHE_METADATA_KEY
 
 
 @step(outputs=["metrics/huge"], register=False)
@@ -64,4 +65,4 @@ def test_a_metadata_hook_that_raises_does_not_fail_the_step() -> None:
     )
 
     assert result.success
-    assert materialized_metadata(instance)["flowyml/cache"] == "miss"
+    assert materialized_metadata(instance)[CACHE_METADATA_KEY] == "miss"

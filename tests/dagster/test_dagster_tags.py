@@ -9,6 +9,8 @@ import dagster as dg
 import dagster_pipelines as pipelines
 from run_support import execute, run_config
 
+from flowyml_dagster.constants import LOOSE_TAGS_METADATA_KEY
+
 TAGGED = dg.AssetKey(["tagged", "value"])
 
 
@@ -29,7 +31,7 @@ def test_asset_tags_are_only_the_user_tags_dagster_accepts_on_assets() -> None:
 def test_tags_dagster_refuses_on_assets_land_in_the_assets_metadata() -> None:
     node = pipelines.definitions(pipelines.TAGGED).resolve_asset_graph().get(TAGGED)
 
-    loose = node.metadata["flowyml/tags"]
+    loose = node.metadata[LOOSE_TAGS_METADATA_KEY]
 
     assert isinstance(loose, dg.JsonMetadataValue)
     assert loose.value == pipelines.LOOSE_TAGS

@@ -16,6 +16,8 @@ from dagster import DagsterEventType
 from dagster._core.execution.stats import StepEventStatus
 from run_support import Run, execute, lines, run_config, survivors
 
+from flowyml_dagster.constants import TIMEOUT_METADATA_KEY
+
 # Far below the five minutes the step sleeps, far above a killed attempt (2 s + 2 s of grace).
 ATTEMPT_BOUND_SECONDS = 30
 
@@ -60,7 +62,7 @@ def test_the_dagster_failure_names_the_timeout(timed_out: TimedOutRun) -> None:
     assert failure.step_key == "stubborn"
     assert user_data is not None
     assert "timeout of 2s" in (user_data.description or "")
-    assert user_data.metadata["flowyml/timeout_seconds"].value == pipelines.STUBBORN_TIMEOUT
+    assert user_data.metadata[TIMEOUT_METADATA_KEY].value == pipelines.STUBBORN_TIMEOUT
 
 
 def test_a_timed_out_step_is_retried_per_its_policy(timed_out: TimedOutRun) -> None:

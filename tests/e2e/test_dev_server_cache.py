@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 from e2e_support import Deployment, run_to_completion
 
+from flowyml_dagster.constants import CACHE_METADATA_KEY
+
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -22,7 +24,9 @@ def test_second_launch_of_training_reuses_every_cached_output(examples_dev: Depl
     assert (first_status, second_status) == ("SUCCESS", "SUCCESS"), (
         first.failure_summary() + "\n" + second.failure_summary()
     )
-    first_cache = {key: meta["flowyml/cache"] for key, meta in first.materializations().items()}
-    second_cache = {key: meta["flowyml/cache"] for key, meta in second.materializations().items()}
+    first_cache = {key: meta[CACHE_METADATA_KEY] for key, meta in first.materializations().items()}
+    second_cache = {
+        key: meta[CACHE_METADATA_KEY] for key, meta in second.materializations().items()
+    }
     assert set(first_cache.values()) == {"miss"}  # a fresh cache: everything computed
     assert second_cache == dict.fromkeys(first_cache, "hit")

@@ -11,6 +11,8 @@ from typing import Any
 
 from e2e_support import EXAMPLES_LOCATION, REPOSITORY, Deployment
 
+from flowyml_dagster.constants import K8S_CONFIG_TAG
+
 REPOSITORY_QUERY = """
 query($selector: RepositorySelector!) {
   repositoryOrError(repositorySelector: $selector) {
@@ -107,7 +109,7 @@ def test_train_op_requests_a_gpu_through_the_k8s_config_tag(examples_dev: Deploy
     node = _training_assets(examples_dev)["model/classifier"]
     tags = {tag["key"]: tag["value"] for tag in node["opTags"]}
 
-    config = json.loads(tags["dagster-k8s/config"])
+    config = json.loads(tags[K8S_CONFIG_TAG])
     resources = config["container_config"]["resources"]
     assert node["opNames"] == ["train"]
     assert resources["requests"]["nvidia.com/gpu"] == "1"

@@ -32,6 +32,7 @@ from flowyml import (
 )
 from flowyml.core.step import Step
 from flowyml_dagster import FlowymlTranslator, build_definitions
+from flowyml_dagster.constants import LOOSE_TAGS_METADATA_KEY
 
 Stage = Literal["decoration", "build", "build_definitions"]
 
@@ -498,7 +499,7 @@ def loose_tags_land_in_asset_metadata(tmp_path: Path, instance: dg.DagsterInstan
     spec = defs.resolve_assets_def(dg.AssetKey(["tagged", "value"])).specs_by_key[
         dg.AssetKey(["tagged", "value"])
     ]
-    assert spec.metadata["flowyml/tags"].value == LOOSE_TAGS
+    assert spec.metadata[LOOSE_TAGS_METADATA_KEY].value == LOOSE_TAGS
     assert spec.tags.get("team") == "ml"
     assert not set(LOOSE_TAGS) & set(spec.tags)
     assert pipeline.run().success

@@ -34,6 +34,7 @@ from flowyml import CacheStore, Pipeline, StepStatus
 from flowyml.core.cache_store import _MAGIC, SECRET_KEY_FILE
 from flowyml.core.isolation import TERM_GRACE_SECONDS
 from flowyml_dagster import FlowymlTranslator
+from flowyml_dagster.constants import CACHE_METADATA_KEY, STEP_METADATA_KEY
 
 RUNNERS = ["plain", "dagster"]
 GONE_SECONDS = 15.0  # SIGTERM, TERM_GRACE_SECONDS, SIGKILL: far less on a quiet machine
@@ -163,7 +164,7 @@ def read_dagster_run(run: Run, pipeline: Pipeline, workdir: Path) -> Observed:
         if all(output in values for output in member.output_names):
             status[member.name] = "success"
             metadata = run.metadata(keys[member.output_names[0]])
-            cache[member.name] = str(metadata.get("flowyml/cache"))
+            cache[member.name] = str(metadata.get(CACHE_METADATA_KEY))
         elif op_of[member.name] in failed_ops and failed_step(run, op_of[member.name]) in (
             member.name,
             op_of[member.name],
@@ -191,8 +192,8 @@ def op_names(pipeline: Pipeline) -> dict[str, str]:
 def failed_step(run: Run, op_name: str) -> str:
     """The flowyml step an op's failure names (``flowyml/step`` metadata), else the op."""
     user_data = run.failure(op_name).user_failure_data
-    if user_data is not None and "flowyml/step" in user_data.metadata:
-        return str(user_data.metadata["flowyml/step"].value)
+    if user_data is not None and STEP_METADATA_KEY in user_data.metadata:
+        return str(user_data.metadata[STEP_METADATA_KEY].value)
     return op_name
 
 

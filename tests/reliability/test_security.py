@@ -26,6 +26,7 @@ from run_support import Run, execute, run_config
 from flowyml import CacheStore, Pipeline, step
 from flowyml.core.cache_store import _HEADER_SIZE, _LENGTH, _MAGIC
 from flowyml_dagster import build_definitions
+from flowyml_dagster.constants import CACHE_METADATA_KEY
 
 SECRET = fp.SECRET_VALUE
 SECRET_BYTES = SECRET.encode()
@@ -259,7 +260,9 @@ def secret_dagster(module_tmp: Path, module_instance: dg.DagsterInstance) -> Sec
         for run in runs
         for materialization in run.materializations().values()
     ]
-    assert [run.metadata(dg.AssetKey(["secret", "in_child"]))["flowyml/cache"] for run in runs] == [
+    assert [
+        run.metadata(dg.AssetKey(["secret", "in_child"]))[CACHE_METADATA_KEY] for run in runs
+    ] == [
         "miss",
         "hit",
     ]

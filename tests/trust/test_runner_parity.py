@@ -30,8 +30,8 @@ from run_support import execute, lines, run_config
 from flowyml import Pipeline, Step
 from flowyml.core.results import PipelineResult
 from flowyml_dagster import run as dagster_run
+from flowyml_dagster.constants import CACHE_METADATA_KEY
 from flowyml_dagster.definitions import translate
-from flowyml_dagster.translator import CACHE_METADATA_KEY
 
 TIMEOUT_SECONDS = 120  # far above any step here: the point is the forked child, not the deadline
 WAYS = ("plain", "plain-timeout", "dagster-run", "dagster-multiprocess")
