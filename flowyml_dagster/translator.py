@@ -26,6 +26,8 @@ from flowyml_dagster import kubernetes
 from flowyml_dagster.names import dagster_name, key_path
 
 GPU_POOL = "gpu"
+# The op tag dagster-celery routes a step's task by (``dagster_celery.tags``, an optional package).
+CELERY_QUEUE_TAG = "dagster-celery/queue"
 CACHE_METADATA_KEY = "flowyml/cache"
 CACHE_REASON_METADATA_KEY = "flowyml/cache_reason"
 STEP_METADATA_KEY = "flowyml/step"
@@ -85,6 +87,9 @@ class FlowymlTranslator:
             config = self.get_k8s_config(unit.resources)
             if config:
                 tags[kubernetes.K8S_CONFIG_TAG] = config
+        queue = self.get_celery_queue(unit)
+        if queue is not None:
+            tags[CELERY_QUEUE_TAG] = queue
         return tags
 
     def get_asset_tags(self, step: Step) -> dict[str, str]:
@@ -99,6 +104,13 @@ class FlowymlTranslator:
         """GPU units share the ``gpu`` pool; ``dagster instance concurrency set gpu N`` caps it."""
         if unit.resources is not None and unit.resources.gpu is not None:
             return GPU_POOL
+        return None
+
+    def get_celery_queue(self, unit: ExecutionUnit) -> str | None:
+        """The Celery queue of the unit's task under ``celery_executor``; ``None``: the default
+        queue (``dagster``). Nothing is routed by default, since a task on a queue no worker
+        listens to waits forever; override to route by resources, e.g. GPU units to ``gpu``
+        (``examples/celery_definitions.py``), and start a worker with ``-q gpu``."""
         return None
 
     def get_retry_policy(self, unit: ExecutionUnit) -> dg.RetryPolicy | None:
