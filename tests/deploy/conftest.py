@@ -23,13 +23,17 @@ from deploy_support import (
     EXAMPLES,
     GPU_QUEUE,
     LOCATIONS,
+    Daemon,
     Deployment,
     celery_settings,
     deployment_env,
+    start_code_server,
+    start_daemon,
     start_worker,
     wait_for_worker,
     write_celery_yaml,
     write_dagster_home,
+    write_grpc_workspace,
 )
 from e2e.e2e_support import stopped_cleanly
 from servers.postgres_server import postgres_server
@@ -62,14 +66,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         settings = celery_settings(redis)
         celery_yaml = write_celery_yaml(root / "celery.yaml", settings)
         env = deployment_env(home, cache_dir, redis)
-        workers = [
-            start_worker(name, queue, config_yaml=celery_yaml, env=env, cwd=root)
-            for name, queue in (("default", DEFAULT_QUEUE), ("gpu", GPU_QUEUE))
-        ]
-        for worker in workers:
-            stack.enter_context(stopped_cleanly(worker.server))
-        for worker in workers:
-            wait_for_worker(worker)
         # The test process launches runs and runs their executor: it sees what the
         # deployment's processes see (instance, Celery URLs, cache).
         patch = stack.enter_context(pytest.MonkeyPatch.context())
@@ -80,5 +76,25 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "CELERY_RESULT_BACKEND",
         ):
             patch.setenv(key, env[key])
+        # Opened first, so the tables exist before any other process (two workers at once would
+        # race to create them).
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
+        workers = [
+            start_worker(name, queue, config_yaml=celery_yaml, env=env, cwd=root)
+            for name, queue in (("default", DEFAULT_QUEUE), ("gpu", GPU_QUEUE))
+        ]
+        for worker in workers:
+            stack.enter_context(stopped_cleanly(worker.server))
+        for worker in workers:
+            wait_for_worker(worker)
         yield Deployment(redis, postgres, home, cache_dir, celery_yaml, env, *workers, instance)
+
+
+@pytest.fixture(scope="session")
+def daemon(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    root = tmp_path_factory.mktemp("deploy-daemon")
+    with stopped_cleanly(start_code_server(deployment.env, root)) as code_server:
+        assert code_server.port is not None
+        workspace = write_grpc_workspace(root / "workspace.yaml", code_server.port)
+        with stopped_cleanly(start_daemon(workspace, deployment.env, root)) as daemon:
+            yield Daemon(code_server, daemon, workspace)

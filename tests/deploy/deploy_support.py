@@ -18,8 +18,10 @@ import dagster as dg
 from e2e.e2e_support import (
     READY_TIMEOUT,
     REPO_ROOT,
+    RUN_TIMEOUT,
     ServerProcess,
     executable,
+    free_port,
     start_server,
     wait_until,
 )
@@ -197,20 +199,96 @@ class RunLog:
     def step_keys(self, event_type: dg.DagsterEventType) -> list[str]:
         return [e.step_key for e in self.events(event_type) if e.step_key is not None]
 
-    def celery_workers(self) -> dict[str, str]:
-        """Step key → the Celery node that ran it, from dagster-celery's engine events."""
-        found: dict[str, str] = {}
+    def celery_workers(self) -> list[tuple[str, str]]:
+        """``(step key, Celery node)`` of each task a worker started, from dagster-celery's
+        engine events, in order."""
+        found: list[tuple[str, str]] = []
         for event in self.events(dg.DagsterEventType.ENGINE_EVENT):
-            data = event.event_specific_data
-            metadata = getattr(data, "metadata", None) or {}
+            metadata = getattr(event.event_specific_data, "metadata", None) or {}
             node = metadata.get("Celery worker")
             if event.step_key is not None and node is not None:
-                found[event.step_key] = str(node.value)
+                found.append((event.step_key, str(node.value)))
         return found
-
-    def messages(self) -> list[str]:
-        return [r.user_message for r in self.records]
 
 
 def run_log(instance: dg.DagsterInstance, run_id: str) -> RunLog:
     return RunLog(list(instance.all_logs(run_id)))
+
+
+# --- launching through the instance's queue and the daemon ---------------------------------------
+
+CODE_LOCATION = "deploy_location"
+TERMINAL = frozenset(
+    {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+)
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """The deployment's code server and daemon: runs launched through the instance's queue."""
+
+    code_server: ServerProcess
+    daemon: ServerProcess
+    workspace: Path
+
+
+def start_code_server(env: Mapping[str, str], cwd: Path) -> ServerProcess:
+    """``dagster api grpc`` serving the test location: what the daemon launches runs from."""
+    port = free_port()
+    argv = [
+        executable("dagster"), "api", "grpc", "-h", "127.0.0.1", "-p", str(port),
+        "-f", str(LOCATIONS / "celery_location.py"), "-a", "defs", "-d", str(LOCATIONS),
+        "--location-name", CODE_LOCATION,
+    ]  # fmt: skip
+    server = start_server("deploy-code-server", argv, env=env, cwd=cwd, port=port)
+
+    def ready() -> bool | None:
+        server.check_running()
+        return True if "Started Dagster code server" in server.log_tail(200) else None
+
+    wait_until(ready, timeout=READY_TIMEOUT, what="the deployment's code server", interval=0.5)
+    return server
+
+
+def write_grpc_workspace(path: Path, port: int) -> Path:
+    entry = {"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": CODE_LOCATION}}
+    path.write_text(json.dumps({"load_from": [entry]}), encoding="utf-8")
+    return path
+
+
+def start_daemon(workspace: Path, env: Mapping[str, str], cwd: Path) -> ServerProcess:
+    """``dagster-daemon run``: it takes queued runs off the instance's queue and launches them."""
+    argv = [executable("dagster-daemon"), "run", "-w", str(workspace)]
+    server = start_server("deploy-daemon", argv, env=env, cwd=cwd)
+
+    def ready() -> bool | None:
+        server.check_running()
+        return True if "QueuedRunCoordinatorDaemon" in server.log_tail(200) else None
+
+    wait_until(ready, timeout=READY_TIMEOUT, what="the dagster daemon", interval=0.5)
+    return server
+
+
+def launch_command(
+    workspace: Path, job: str, run_id: str, run_config: Mapping[str, Any] | None = None
+) -> list[str]:
+    """``dagster job launch`` of ``job`` through ``workspace`` (the daemon's, so the run's
+    location is one the daemon knows); the run joins the instance's queue."""
+    return [
+        executable("dagster"), "job", "launch", "-w", str(workspace), "-j", job,
+        "--run-id", run_id, "--config-json", json.dumps(dict(run_config or {})),
+    ]  # fmt: skip
+
+
+def wait_for_status(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    statuses: frozenset[dg.DagsterRunStatus] = TERMINAL,
+    *,
+    timeout: float = RUN_TIMEOUT,
+) -> dg.DagsterRunStatus:
+    def reached() -> dg.DagsterRunStatus | None:
+        run = instance.get_run_by_id(run_id)
+        return run.status if run is not None and run.status in statuses else None
+
+    return wait_until(reached, timeout=timeout, what=f"run {run_id} to reach {set(statuses)}")

@@ -43,7 +43,7 @@ def test_a_relaunch_is_all_cache_hits(deployment: Deployment, first_training: Ru
 def test_a_unit_that_requests_a_gpu_runs_on_the_gpu_queues_worker(
     deployment: Deployment, first_training: RunLog
 ) -> None:
-    nodes = first_training.celery_workers()
+    nodes = dict(first_training.celery_workers())
     assert nodes[GPU_STEP].startswith(f"{deployment.gpu_worker.name}@")
     others = {step: node for step, node in nodes.items() if step != GPU_STEP}
     assert others and all(
