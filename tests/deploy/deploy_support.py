@@ -30,6 +30,7 @@ from servers.postgres_server import PostgresServer
 from servers.redis_server import RedisServer
 
 LOCATIONS = Path(__file__).resolve().parent / "locations"
+LOCATION_MODULE = "celery_location"
 EXAMPLES = REPO_ROOT / "examples"
 DEFAULT_QUEUE = "dagster"  # dagster-celery's default queue
 GPU_QUEUE = "gpu"
@@ -121,11 +122,14 @@ def start_worker(
 ) -> Worker:
     """``dagster-celery worker start`` on ``queue``, one task at a time per pool process.
 
-    Gossip, mingle and heartbeats are off: two workers on two cores need not chat.
+    The code location is imported once, before the pool forks (``-i``), not by each pool
+    process at its first task. Gossip, mingle and heartbeats are off: two workers on two cores
+    need not chat.
     """
     argv = [
         executable("dagster-celery"), "worker", "start",
         "-A", "dagster_celery.app", "-y", str(config_yaml), "-q", queue, "-n", name,
+        "-i", LOCATION_MODULE,
         "--", "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
     return Worker(start_server(f"celery-{name}", argv, env=env, cwd=cwd), name, queue)

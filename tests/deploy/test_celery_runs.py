@@ -6,8 +6,9 @@ import os
 
 import dagster as dg
 import pytest
-from celery_location import PID_METADATA_KEY, training_job
+from celery_location import training_job
 from deploy_support import Deployment, RunLog, run_log
+from recording import PID_METADATA_KEY
 
 GPU_STEP = "train"  # the example's one unit that asks for a GPU
 

@@ -1,58 +1,43 @@
 """The code location of the deployment tests: the example pipelines as ``examples/
-celery_definitions.py`` builds them (Celery executor, GPU units on the ``gpu`` queue), the
-test's own pipelines, and the training pipeline once more on the multiprocess executor.
+celery_definitions.py`` builds them (Celery executor, GPU units on the ``gpu`` queue) and the
+tests' own pipelines, every materialization recording the pid that ran it.
 
-``RecordingTranslator`` adds the pid of the process that ran each unit's body to every
-materialization, so the tests can tell which process (a worker's, or the launcher's) ran it.
 Jobs are reached through module-level functions, as ``dagster.reconstructable`` needs.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import dagster as dg
 from celery_definitions import CELERY_FROM_ENVIRONMENT, GpuQueueTranslator
-from deploy_pipelines import fragile, long, stubborn
+from deploy_pipelines import fragile, long, parity, stubborn
 from digits_pipelines import training
+from recording import PidRecordingTranslator
 
-from flowyml import Step
 from flowyml_dagster import build_definitions
 
-PID_METADATA_KEY = "test/pid"
 
-
-class RecordingTranslator(GpuQueueTranslator):
-    def get_output_metadata(self, step: Step, output_name: str, value: Any) -> dict[str, Any]:
-        metadata = super().get_output_metadata(step, output_name, value)
-        metadata[PID_METADATA_KEY] = os.getpid()
-        return metadata
+class DeployTranslator(PidRecordingTranslator, GpuQueueTranslator):
+    """The example's Celery translator, recording pids."""
 
 
 defs = build_definitions(
-    [training, stubborn, long, fragile],
-    translator=RecordingTranslator(),
+    [training, stubborn, long, fragile, parity],
+    translator=DeployTranslator(),
     executor=CELERY_FROM_ENVIRONMENT,
 )
-multiprocess_defs = build_definitions([training], translator=RecordingTranslator())
 
 
 def training_job() -> dg.JobDefinition:
     return defs.resolve_job_def("training")
 
 
-def training_multiprocess_job() -> dg.JobDefinition:
-    return multiprocess_defs.resolve_job_def("training")
-
-
 def stubborn_job() -> dg.JobDefinition:
     return defs.resolve_job_def("stubborn")
 
 
-def long_job() -> dg.JobDefinition:
-    return defs.resolve_job_def("long")
-
-
 def fragile_job() -> dg.JobDefinition:
     return defs.resolve_job_def("fragile")
+
+
+def parity_job() -> dg.JobDefinition:
+    return defs.resolve_job_def("parity")

@@ -57,3 +57,46 @@ long = Pipeline("long", context=context(pid_file=""), steps=[sleep_long])
 fragile = Pipeline(
     "fragile", context=context(pid_file="", seconds=4.0), steps=[quick_first, slow_second]
 )
+
+
+def over_limit(total: int, limit: int) -> bool:
+    return total > limit
+
+
+@step(outputs=["parity/numbers"], pipeline="parity")
+def numbers() -> list[int]:
+    return [1, 2, 3]
+
+
+@step(
+    inputs=["parity/numbers"], outputs=["parity/total"], execution_group="sums", pipeline="parity"
+)
+def total(numbers: list[int]) -> int:
+    return sum(numbers)
+
+
+@step(
+    inputs=["parity/numbers", "parity/total"],
+    outputs=["parity/mean"],
+    execution_group="sums",
+    pipeline="parity",
+)
+def mean(numbers: list[int], total: int) -> float:
+    return total / len(numbers)
+
+
+@step(
+    inputs=["parity/total"], outputs=["parity/published"], condition=over_limit, pipeline="parity"
+)
+def publish(total: int) -> int:
+    return total
+
+
+@step(inputs=["parity/published"], outputs=["parity/announced"], pipeline="parity")
+def announce(published: int) -> str:
+    return f"published {published}"
+
+
+parity = Pipeline(
+    "parity", context=context(limit=100), steps=[numbers, total, mean, publish, announce]
+)
