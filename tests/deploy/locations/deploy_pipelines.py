@@ -15,6 +15,9 @@ from flowyml import Pipeline, context, step
 
 STUBBORN_TIMEOUT = 1.0  # seconds; the step outlives it, ignoring SIGTERM
 LONG_SLEEP = 600.0  # seconds; only ever ended by termination or a kill
+# The queue of the step whose worker a test kills; the test starts that queue's workers itself.
+FRAGILE_QUEUE = "fragile"
+CELERY_QUEUE_TAG = "dagster-celery/queue"
 
 
 def _record_pid(pid_file: str) -> None:
@@ -43,7 +46,12 @@ def quick_first() -> int:
     return 1
 
 
-@step(inputs=["fragile/first"], outputs=["fragile/second"], pipeline="fragile")
+@step(
+    inputs=["fragile/first"],
+    outputs=["fragile/second"],
+    pipeline="fragile",
+    tags={CELERY_QUEUE_TAG: FRAGILE_QUEUE},  # a user tag is an op tag: dagster-celery reads it
+)
 def slow_second(first: int, pid_file: str = "", seconds: float = 4.0) -> int:
     """Long enough for the test to kill its worker in the middle of it."""
     _record_pid(pid_file)
