@@ -63,8 +63,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         redis = stack.enter_context(redis_server(root / "redis"))
         home = write_dagster_home(root / "dagster_home", postgres)
         cache_dir = root / "flowyml-cache"
-        settings = celery_settings(redis)
-        celery_yaml = write_celery_yaml(root / "celery.yaml", settings)
+        celery_yaml = write_celery_yaml(root / "celery.yaml", celery_settings(redis))
         env = deployment_env(home, cache_dir, redis)
         # The test process launches runs and runs their executor: it sees what the
         # deployment's processes see (instance, Celery URLs, cache).

@@ -35,9 +35,14 @@ EXAMPLES = REPO_ROOT / "examples"
 DEFAULT_QUEUE = "dagster"  # dagster-celery's default queue
 GPU_QUEUE = "gpu"
 MAX_CONCURRENT_RUNS = 2
-# Where a step's unacknowledged task goes back to the queue after its worker died: short, so a
-# killed worker's task is redelivered within the test (Redis's default is an hour).
-VISIBILITY_TIMEOUT = 10
+# Seconds after which Redis hands an unacknowledged task to another worker. Any worker with the
+# setting restores *every* task older than it, also one still running on a live worker, so it
+# must exceed the longest step: an hour (Redis's default) for the session's workers; only the
+# worker-loss test's own workers use a short one, to see a redelivery within the test.
+VISIBILITY_TIMEOUT = 3600
+# Seconds between a worker's sweeps for such tasks. kombu sweeps every 10 s but scans Redis only
+# every 10th sweep (``unacked_restore_throttle``): 100 s. Throttle 1: the interval is the period.
+RESTORE_INTERVAL = 10
 
 
 def code_path() -> str:
@@ -46,8 +51,13 @@ def code_path() -> str:
     return os.pathsep.join(p for p in parts if p)
 
 
-def celery_settings(redis: RedisServer) -> dict[str, Any]:
-    """The executor config, shared by the executor (run config) and the workers (``-y``)."""
+def celery_settings(
+    redis: RedisServer,
+    *,
+    visibility_timeout: int = VISIBILITY_TIMEOUT,
+    restore_interval: int = RESTORE_INTERVAL,
+) -> dict[str, Any]:
+    """A worker's config (``-y``): the executor's broker and backend, and late acknowledgement."""
     return {
         "broker": redis.url(0),
         "backend": redis.url(1),
@@ -56,8 +66,11 @@ def celery_settings(redis: RedisServer) -> dict[str, Any]:
             # not lost but goes back to the queue (after the visibility timeout).
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
-            "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
-            "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
+            "broker_transport_options": {
+                "visibility_timeout": visibility_timeout,
+                "unacked_restore_interval": restore_interval,
+                "unacked_restore_throttle": 1,
+            },
         },
     }
 
@@ -78,7 +91,12 @@ def write_dagster_home(path: Path, postgres: PostgresServer) -> Path:
         "run_coordinator": {
             "module": "dagster.core.run_coordinator",
             "class": "QueuedRunCoordinator",
-            "config": {"max_concurrent_runs": MAX_CONCURRENT_RUNS},
+            "config": {
+                "max_concurrent_runs": MAX_CONCURRENT_RUNS,
+                # Look at the queue every second (default 5), launching in parallel threads.
+                "dequeue_interval_seconds": 1,
+                "dequeue_use_threads": True,
+            },
         },
         "local_artifact_storage": {
             "module": "dagster.core.storage.root",
@@ -118,18 +136,24 @@ class Worker:
 
 
 def start_worker(
-    name: str, queue: str, *, config_yaml: Path, env: Mapping[str, str], cwd: Path
+    name: str,
+    queue: str,
+    *,
+    config_yaml: Path,
+    env: Mapping[str, str],
+    cwd: Path,
+    preload: str = LOCATION_MODULE,
 ) -> Worker:
     """``dagster-celery worker start`` on ``queue``, one task at a time per pool process.
 
-    The code location is imported once, before the pool forks (``-i``), not by each pool
-    process at its first task. Gossip, mingle and heartbeats are off: two workers on two cores
-    need not chat.
+    The code location (``preload``) is imported once, before the pool forks (``-i``), not by
+    each pool process at its first task. Gossip, mingle and heartbeats are off: two workers on
+    two cores need not chat.
     """
     argv = [
         executable("dagster-celery"), "worker", "start",
         "-A", "dagster_celery.app", "-y", str(config_yaml), "-q", queue, "-n", name,
-        "-i", LOCATION_MODULE,
+        "-i", preload,
         "--", "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
     return Worker(start_server(f"celery-{name}", argv, env=env, cwd=cwd), name, queue)
@@ -159,10 +183,6 @@ class Deployment:
     default_worker: Worker
     gpu_worker: Worker
     instance: dg.DagsterInstance
-
-    @property
-    def workers(self) -> tuple[Worker, Worker]:
-        return (self.default_worker, self.gpu_worker)
 
 
 # --- the event log -----------------------------------------------------------------------------
