@@ -9,8 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # The UI and headless runs keep their instance (runs, events, asset values) in the repo.
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+INSTANCE_SETTINGS := examples/dagster.yaml
 
-.PHONY: install run train plain test lint bench
+.PHONY: install dagster-home run train plain test lint bench
 
 install: $(STAMP)
 
@@ -20,14 +21,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[tests,k8s,examples]'
 	touch $(STAMP)
 
-$(DAGSTER_HOME):
-	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+# Every time, so an instance made by an older Makefile gets the settings added since: each
+# top-level section of $(INSTANCE_SETTINGS) that the instance's dagster.yaml lacks is appended;
+# the sections it has, and its comments, are left as they are.
+dagster-home:
+	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	@awk 'FILENAME == ARGV[1] { lines++; if (/^[A-Za-z_]/) has[$$1] = 1; next } \
+	  /^[A-Za-z_]/ { adding = !($$1 in has); if (adding && lines && !added++) print "" } \
+	  adding' "$(DAGSTER_HOME)/dagster.yaml" $(INSTANCE_SETTINGS) > "$(DAGSTER_HOME)/.added.yaml"
+	@cat "$(DAGSTER_HOME)/.added.yaml" >> "$(DAGSTER_HOME)/dagster.yaml"
+	@rm "$(DAGSTER_HOME)/.added.yaml"
 
-run: $(STAMP) | $(DAGSTER_HOME)
+run: $(STAMP) dagster-home
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(or $(PORT),3000)
 
-train: $(STAMP) | $(DAGSTER_HOME)
+train: $(STAMP) dagster-home
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python examples/train_headless.py
 
 plain: $(STAMP)

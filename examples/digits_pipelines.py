@@ -70,7 +70,16 @@ def scale(train: dict[str, Any], test: dict[str, Any]):
         cpu="4", memory="8Gi", gpu=GPUConfig(gpu_type="nvidia-tesla-t4", count=1)
     ),
     pipeline="training",
-    tags={"layer": "model", "framework": "scikit-learn"},
+    tags={
+        "layer": "model",
+        "framework": "scikit-learn",
+        # Merged by flowyml_dagster with the Kubernetes config the resources above produce.
+        "dagster-k8s/config": {
+            "container_config": {
+                "security_context": {"run_as_non_root": True, "allow_privilege_escalation": False}
+            }
+        },
+    },
 )
 def train(train_scaled: dict[str, np.ndarray], C: float = 1.0, max_iter: int = 500):
     """Multinomial logistic regression; asks for a GPU so the Kubernetes tags show it."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from flowyml.core.cache_store import CacheStore
 from flowyml.core.context import Context, context
 from flowyml.core.errors import (
+    CacheLocationError,
     FlowymlError,
     MissingPipelineInputError,
     PipelineDefinitionError,
@@ -41,6 +42,7 @@ _LAZY = {
 
 __all__ = [
     "Backoff",
+    "CacheLocationError",
     "CacheStore",
     "Context",
     "ErrorInfo",

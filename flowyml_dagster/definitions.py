@@ -20,11 +20,19 @@ from flowyml.core.pipeline import Pipeline
 from flowyml_dagster.cache import CACHE_RESOURCE_KEY, FlowymlCacheResource
 from flowyml_dagster.compute import make_compute_fn
 from flowyml_dagster.planning import Plan, UnitPlan, make_plan
-from flowyml_dagster.storage import instance_storage_io_manager
+from flowyml_dagster.storage import (
+    PIPELINE_INPUT_METADATA_KEY,
+    PRODUCED_BY_METADATA_KEY,
+    instance_storage_io_manager,
+)
 from flowyml_dagster.translator import FlowymlTranslator
 
 ExecutorChoice = dg.ExecutorDefinition | Literal["default"] | None
-IOManagerChoice = dg.IOManagerDefinition | Literal["default"] | None
+# A Pythonic IO manager (``dg.ConfigurableIOManager``, e.g. dagster-aws's ``S3PickleIOManager``)
+# is a ``ConfigurableIOManagerFactory``, not an ``IOManagerDefinition``: both are accepted.
+IOManagerChoice = (
+    dg.IOManagerDefinition | dg.ConfigurableIOManagerFactory | Literal["default"] | None
+)
 _PRELOADED = ("dagster", "flowyml", "flowyml_dagster")
 
 
@@ -70,7 +78,10 @@ def build_definitions(
     Dagster and the pipelines' modules imported (fast, unlike ``spawn``); ``io_manager="default"``
     stores values under the instance's storage directory, a location run config cannot move.
     Pass ``None`` for either to leave it to Dagster or to a deployment's own, e.g. before
-    ``Definitions.merge`` with definitions that have one.
+    ``Definitions.merge`` with definitions that have one, or an IO manager of your own to keep
+    values elsewhere, e.g. on object storage: ``io_manager=S3PickleIOManager(s3_resource=
+    S3Resource(endpoint_url=...), s3_bucket=...)`` (dagster-aws; credentials from the usual AWS
+    chain).
     """
     translation = translate(pipelines, translator=translator, schedule_status=schedule_status)
     return translation.to_definitions(
@@ -83,8 +94,12 @@ def translate(
     *,
     translator: FlowymlTranslator | None = None,
     schedule_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
+    job_executor: dg.ExecutorDefinition | None = None,
 ) -> Translation:
-    """Translate ``pipelines`` to assets, asset jobs and schedules."""
+    """Translate ``pipelines`` to assets, asset jobs and schedules.
+
+    ``job_executor`` is set on each job, for definitions merged with others that may not carry
+    an executor of their own (several components of one ``dg`` project)."""
     translator = translator or FlowymlTranslator()
     plan = make_plan(pipelines, translator)
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = [
@@ -94,11 +109,11 @@ def translate(
         dg.AssetSpec(
             key=plan.keys[name],
             description=f"Pipeline input '{name}': supplied from outside the pipelines.",
-            metadata={"flowyml/pipeline_input": name},
+            metadata={PIPELINE_INPUT_METADATA_KEY: name},
         )
         for name in plan.pipeline_inputs
     )
-    jobs = {p.name: _asset_job(p, plan) for p in plan.pipelines}
+    jobs = {p.name: _asset_job(p, plan, job_executor) for p in plan.pipelines}
     schedules = tuple(
         _schedule(p, jobs[p.name], schedule_status) for p in plan.pipelines if p.schedule
     )
@@ -125,11 +140,12 @@ def _schedule(
 
 def step_resources(
     cache_dir: str | None, enable_cache: bool, io_manager: IOManagerChoice
-) -> dict[str, dg.ResourceDefinition]:
+) -> dict[str, dg.ResourceDefinition | dg.ConfigurableIOManagerFactory]:
     """The cache resource and the IO manager, neither configurable from run config: both say
-    where pickles are loaded from, which is not for whoever launches a run to choose."""
+    where pickles are loaded from, which is not for whoever launches a run to choose. (An IO
+    manager given here is the caller's, with whatever config schema it has.)"""
     resource = FlowymlCacheResource(cache_dir=cache_dir, enabled=enable_cache)
-    resources: dict[str, dg.ResourceDefinition] = {
+    resources: dict[str, dg.ResourceDefinition | dg.ConfigurableIOManagerFactory] = {
         CACHE_RESOURCE_KEY: dg.ResourceDefinition(
             resource_fn=lambda _: resource,
             config_schema={},  # an empty schema: any run config for it is refused
@@ -163,6 +179,8 @@ def resolve_executor(
 def _multi_asset(unit: UnitPlan, plan: Plan, translator: FlowymlTranslator) -> dg.AssetsDefinition:
     outs: dict[str, dg.AssetOut] = {}
     internal_deps: dict[str, set[dg.AssetKey]] = {}
+    # Which jobs materialize the unit's assets: a run that needs one before it exists says so.
+    produced_by = dg.MetadataValue.json({p: plan.job_names[p] for p in unit.pipelines})
     for step in unit.unit.steps:
         for output in step.output_names:
             outs[unit.outputs[output]] = dg.AssetOut(
@@ -173,7 +191,10 @@ def _multi_asset(unit: UnitPlan, plan: Plan, translator: FlowymlTranslator) -> d
                 group_name=translator.get_group_name(step),
                 tags=translator.get_asset_tags(step),
                 kinds=translator.get_kinds(step),
-                metadata=translator.get_metadata(step),
+                metadata={
+                    **translator.get_metadata(step),
+                    PRODUCED_BY_METADATA_KEY: produced_by,
+                },
             )
             internal_deps[unit.outputs[output]] = {plan.keys[i] for i in step.inputs}
     return dg.multi_asset(
@@ -191,7 +212,9 @@ def _multi_asset(unit: UnitPlan, plan: Plan, translator: FlowymlTranslator) -> d
     )(make_compute_fn(unit, translator))
 
 
-def _asset_job(pipeline: Pipeline, plan: Plan) -> dg.UnresolvedAssetJobDefinition:
+def _asset_job(
+    pipeline: Pipeline, plan: Plan, executor: dg.ExecutorDefinition | None
+) -> dg.UnresolvedAssetJobDefinition:
     graph = plan.graphs[pipeline.name]
     selected = [plan.keys[o] for s in graph.steps for o in s.output_names]
     return dg.define_asset_job(
@@ -200,4 +223,5 @@ def _asset_job(pipeline: Pipeline, plan: Plan) -> dg.UnresolvedAssetJobDefinitio
         config=plan.run_config(pipeline, pipeline.context) or None,
         description=pipeline.description or f"flowyml pipeline '{pipeline.name}'",
         tags={"flowyml/pipeline": pipeline.name},
+        executor_def=executor,
     )

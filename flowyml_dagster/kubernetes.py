@@ -5,24 +5,49 @@ step's pod with ``k8s_job_executor``: container ``resources`` and pod ``node_sel
 ``tolerations`` and ``affinity``. CPU gets a request but no limit (a CPU limit only throttles);
 memory, ephemeral storage and GPUs get a limit equal to the request, as Kubernetes requires for
 GPUs and as avoids surprise OOM kills for memory.
+
+Which label tells a node's GPU type is the cluster's business (GKE sets
+``cloud.google.com/gke-accelerator``, NVIDIA's GPU feature discovery ``nvidia.com/gpu.product``,
+with other spellings of the type), so ``gpu_type`` becomes a node selector only through
+``FlowymlTranslator.get_node_selector``, which selects nothing by default.
+
+A step's own ``dagster-k8s/config`` tag (a security context, job metadata ...) is deep-merged with
+what its resources produce, as dagster-k8s merges configs: dicts key by key, lists appended without
+duplicates, and for the same leaf the tag's value wins. Two leaves are guarded, because a different
+value there would silently undo what ``resources`` asked for: a GPU request or limit, and a node
+selector label. Those, and two steps of an execution group giving one leaf two values, are
+refused at build time with an error naming the step(s) and the field.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from flowyml.core.errors import PipelineDefinitionError
+from flowyml.core.graph import ExecutionUnit
 from flowyml.core.resources import (
     GPUConfig,
     NodeAffinity,
     ResourceRequirements,
     kubernetes_quantity,
+    label_key,
+    label_value,
 )
 
 K8S_CONFIG_TAG = "dagster-k8s/config"
+# Lists a merge replaces instead of appending to, as dagster-k8s's ALWAYS_SHALLOW_MERGE_LIST_FIELDS:
+# half of one command and half of another is neither.
+_WHOLE_LISTS = frozenset({"command", "args"})
 
 # Extended-resource names by GPU vendor prefix of ``gpu_type``; NVIDIA's unless it says otherwise.
 _GPU_RESOURCE_BY_VENDOR = {"amd": "amd.com/gpu", "intel": "gpu.intel.com/i915"}
 _DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+_GPU_RESOURCES = frozenset({*_GPU_RESOURCE_BY_VENDOR.values(), _DEFAULT_GPU_RESOURCE})
+
+# How a merge settles one leaf both sides set differently: (path, value so far, new value) → value.
+Resolve = Callable[[tuple[str, ...], Any, Any], Any]
 
 
 def gpu_resource_name(gpu: GPUConfig) -> str:
@@ -31,8 +56,14 @@ def gpu_resource_name(gpu: GPUConfig) -> str:
     return _GPU_RESOURCE_BY_VENDOR.get(vendor, _DEFAULT_GPU_RESOURCE)
 
 
-def k8s_config(resources: ResourceRequirements) -> dict[str, Any]:
-    """The ``dagster-k8s/config`` value for ``resources`` (empty parts left out)."""
+def k8s_config(
+    resources: ResourceRequirements, node_selector: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The ``dagster-k8s/config`` value for ``resources`` (empty parts left out).
+
+    ``node_selector`` (the translator's, for the GPU type) joins ``node_affinity.required``; the
+    same label with two values cannot be met and raises ``ValueError``.
+    """
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if resources.cpu is not None:
@@ -49,6 +80,10 @@ def k8s_config(resources: ResourceRequirements) -> dict[str, Any]:
         pod_spec["tolerations"] = [{"key": gpu, "operator": "Exists", "effect": "NoSchedule"}]
     if resources.node_affinity is not None:
         _place(pod_spec, resources.node_affinity)
+    if node_selector:
+        pod_spec["node_selector"] = _join_selectors(
+            pod_spec.get("node_selector", {}), node_selector
+        )
     config: dict[str, Any] = {}
     container_resources = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
     if container_resources:
@@ -80,6 +115,136 @@ def _place(pod_spec: dict[str, Any], affinity: NodeAffinity) -> None:
     if affinity.tolerations:
         tolerations = pod_spec.setdefault("tolerations", [])
         tolerations.extend(t for t in affinity.tolerations if t not in tolerations)
+
+
+def _join_selectors(required: dict[str, str], selected: Mapping[str, str]) -> dict[str, str]:
+    joined = dict(required)
+    for key, value in selected.items():
+        label_key(key)
+        label_value(value)
+        if joined.setdefault(key, value) != value:
+            raise ValueError(
+                f"node label {key!r} is {required[key]!r} in node_affinity.required but "
+                f"{value!r} in the translator's node selector for the GPU type"
+            )
+    return joined
+
+
+def unit_k8s_config(
+    unit: ExecutionUnit, render: Callable[[ResourceRequirements], dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``dagster-k8s/config`` of a unit's op: ``render(unit.resources)`` (the translator's
+    ``get_k8s_config``) deep-merged with each step's own ``dagster-k8s/config`` tag."""
+    try:
+        generated = render(unit.resources) if unit.resources is not None else {}
+    except ValueError as exc:
+        names = ", ".join(f"'{s.name}'" for s in unit.steps)
+        where = f"execution group '{unit.group}' (steps {names})" if unit.group else f"step {names}"
+        raise PipelineDefinitionError(f"{where}: resources: {exc}") from None
+    own = [(s.name, config) for s in unit.steps if (config := _own_config(s.name, s.tags))]
+    for step_name, config in own:  # each tag against resources first, to name its step
+        _deep_merge(generated, config, _guard(step_name))
+    users: dict[str, Any] = {}
+    for index, (step_name, config) in enumerate(own):
+        users = _deep_merge(users, config, _clash(step_name, own[:index]))
+    return _deep_merge(generated, users, _theirs)
+
+
+def _own_config(step_name: str, tags: Mapping[str, str]) -> dict[str, Any]:
+    """The step's ``dagster-k8s/config`` tag (JSON text; a dict is stored as such), checked and in
+    dagster-k8s's snake_case by dagster-k8s itself; only the parts the user gave."""
+    text = tags.get(K8S_CONFIG_TAG)
+    if text is None:
+        return {}
+    field = f"step '{step_name}': tags[{K8S_CONFIG_TAG!r}]"
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PipelineDefinitionError(f"{field}: not a JSON object ({exc})") from None
+    if not isinstance(given, dict):
+        raise PipelineDefinitionError(f"{field}: must be a JSON object, got {text!r}")
+    try:
+        from dagster_k8s.job import get_user_defined_k8s_config
+    except ImportError:
+        raise PipelineDefinitionError(
+            f"{field}: merging it with the step's resources needs dagster-k8s: "
+            "pip install 'flowyml-dagster[k8s]'"
+        ) from None
+    try:
+        parsed = get_user_defined_k8s_config({K8S_CONFIG_TAG: text}).to_dict()
+    except Exception as exc:  # a Kubernetes key it does not know is a bare Exception
+        raise PipelineDefinitionError(f"{field}: {exc}") from None
+    return {key: parsed[key] for key in given}
+
+
+def _deep_merge(
+    onto: Mapping[str, Any], update: Mapping[str, Any], resolve: Resolve, path: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``update`` merged onto a copy of ``onto`` as dagster-k8s's deep merge does; a leaf both set
+    differently is ``resolve``'s to settle."""
+    merged = dict(onto)
+    for key, value in update.items():
+        here = (*path, key)
+        old = merged.get(key)
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(old, Mapping) and isinstance(value, Mapping):
+            merged[key] = _deep_merge(old, value, resolve, here)
+        elif isinstance(old, list) and isinstance(value, list) and key not in _WHOLE_LISTS:
+            merged[key] = old + [item for item in value if item not in old]
+        elif old != value:
+            merged[key] = resolve(here, old, value)
+    return merged
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(path)
+
+
+def _guarded(path: tuple[str, ...]) -> bool:
+    """A GPU request or limit, or a node selector label: leaves resources set that a tag must not
+    silently change (a pod without its GPU, or on nodes without that GPU type)."""
+    gpu = (
+        len(path) == 4
+        and path[:2] == ("container_config", "resources")
+        and path[3] in _GPU_RESOURCES
+    )
+    return gpu or path[:2] == ("pod_spec_config", "node_selector")
+
+
+def _guard(step_name: str) -> Resolve:
+    def resolve(path: tuple[str, ...], ours: Any, theirs: Any) -> Any:
+        if _guarded(path):
+            raise PipelineDefinitionError(
+                f"step '{step_name}': tags[{K8S_CONFIG_TAG!r}]: {_dotted(path)} is {theirs!r} but "
+                f"the step's resources (through the translator) make it {ours!r}; change resources "
+                "or the translator, not the tag"
+            )
+        return theirs
+
+    return resolve
+
+
+def _clash(step_name: str, earlier: list[tuple[str, dict[str, Any]]]) -> Resolve:
+    def resolve(path: tuple[str, ...], ours: Any, theirs: Any) -> Any:
+        other = next(name for name, config in earlier if _leaf(config, path) == ours)
+        raise PipelineDefinitionError(
+            f"steps '{other}' and '{step_name}' share one pod (an execution group) but their "
+            f"tags[{K8S_CONFIG_TAG!r}] set {_dotted(path)} to {ours!r} and {theirs!r}"
+        )
+
+    return resolve
+
+
+def _theirs(path: tuple[str, ...], ours: Any, theirs: Any) -> Any:
+    return theirs
+
+
+def _leaf(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = config
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def describe(resources: ResourceRequirements) -> str:

@@ -4,17 +4,26 @@
 materializations of their external assets, launches the job on a Dagster instance and reads the
 run's event log back into a ``PipelineResult``. Everything is in Dagster's storage afterwards:
 the run, its events and the asset values, visible in the UI of that instance.
+
+On the console a failed run is one summary, printed at the end: each failed step, the user's
+exception and the line that raised it. Dagster's console logger would print each failure event
+with every stack frame of Dagster's and flowyml's machinery (pages for one ``ValueError``); those
+events stay whole in the event log, and each failed step's ``error.traceback`` is the whole chain.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 from dagster._core.events import RunFailureReason
+from dagster._core.log_manager import LOG_RECORD_EVENT_ATTR
+from dagster._utils.error import SerializableErrorInfo
 
 from flowyml.core.context import Context
 from flowyml.core.execution import StepStatus
@@ -23,6 +32,7 @@ from flowyml.core.pipeline import Pipeline
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml_dagster.definitions import translate
 from flowyml_dagster.planning import Plan
+from flowyml_dagster.storage import PIPELINE_INPUT_METADATA_KEY
 from flowyml_dagster.translator import CACHE_METADATA_KEY, STEP_METADATA_KEY, FlowymlTranslator
 
 
@@ -44,7 +54,8 @@ def run(
     executor); for a process per step, launch the job of a code location instead. ``context``
     overrides the pipeline's context for this run only. A missing pipeline input or param raises
     before anything is launched. ``log_level`` is the console's: the
-    event log keeps everything whatever it is.
+    event log keeps everything whatever it is. A failed step does not raise; at ``ERROR`` or
+    below, the run's failure is printed to stderr as one summary (see the module's docstring).
     """
     translator = translator or FlowymlTranslator()
     # The job of a copy whose context is this run's: params given only to this run are checked
@@ -68,7 +79,9 @@ def run(
         enable_cache=pipeline.enable_cache,
         executor=dg.in_process_executor,
     )
-    job = defs.resolve_job_def(plan.job_names[pipeline.name])
+    job = defs.resolve_job_def(plan.job_names[pipeline.name]).with_logger_defs(
+        {"console": _console_logger}
+    )
     loggers = {"console": {"config": {"log_level": log_level}}}
     run_config = {**plan.run_config(this_run, this_run.context), "loggers": loggers}
     instance = instance or _default_instance()
@@ -84,7 +97,83 @@ def run(
     if _interrupted(result):
         instance.report_run_canceled(result.dagster_run, message="Interrupted (KeyboardInterrupt)")
         raise KeyboardInterrupt
-    return _to_pipeline_result(graph, plan, result, time.perf_counter() - started)
+    pipeline_result = _to_pipeline_result(graph, plan, result, time.perf_counter() - started)
+    level = logging.getLevelNamesMapping().get(log_level.upper(), logging.NOTSET)
+    if not pipeline_result.success and level <= logging.ERROR:
+        print(_failure_summary(pipeline_result, result), file=sys.stderr)
+    return pipeline_result
+
+
+# Dagster's console prints these with every frame of its machinery; ``run``'s summary says them.
+_SUMMARISED_EVENTS = frozenset({"STEP_FAILURE", "PIPELINE_FAILURE"})
+
+
+def _without_failure_events(record: logging.LogRecord) -> bool:
+    event = getattr(record, LOG_RECORD_EVENT_ATTR, None)
+    return getattr(event, "event_type_value", None) not in _SUMMARISED_EVENTS
+
+
+def _quiet_console(init_context: dg.InitLoggerContext) -> logging.Logger:
+    console = dg.colored_console_logger.logger_fn(init_context)
+    console.addFilter(_without_failure_events)
+    return console
+
+
+# Dagster's console logger (same config, so ``log_level`` still sets it) without the failures.
+_console_logger = dg.LoggerDefinition(
+    _quiet_console,
+    config_schema=dg.colored_console_logger.config_schema,
+    description="Dagster's console logger, leaving step and run failures to run()'s summary",
+)
+
+
+def _failure_summary(pipeline_result: PipelineResult, result: dg.ExecuteInProcessResult) -> str:
+    """A few lines on a failed run: each failed step, its exception, the line that raised it."""
+    lines = [f"pipeline '{pipeline_result.pipeline_name}' failed (Dagster run {result.run_id})"]
+    raised_at = _raise_sites(result)
+    failed = [r for r in pipeline_result.step_results.values() if r.status is StepStatus.FAILED]
+    for step_result in failed:
+        lines.append(f"  step '{step_result.step_name}' failed: {step_result.error}")
+        site = raised_at.get(step_result.step_name, ())
+        lines.extend(f"    {line}" for line in site[:1])
+        lines.extend(f"      {line}" for line in site[1:])
+    if failed:
+        lines.append("  whole traceback: result.step_results[<step>].error.traceback, or the run's")
+        lines.append("  events in Dagster's UI")
+    else:  # the run failed outside any step: what its failure event says, without the frames
+        for event in result.all_events:
+            if event.event_type_value == "PIPELINE_FAILURE":
+                lines.append(f"  {(event.message or '').strip()}")
+                error = getattr(event.event_specific_data, "error", None)
+                if error is not None:
+                    lines.append(f"  {error.message.strip()}")
+    return "\n".join(lines)
+
+
+def _raise_sites(result: dg.ExecuteInProcessResult) -> dict[str, tuple[str, ...]]:
+    """By failed step: where the user's exception was raised (see ``_raise_site``)."""
+    sites: dict[str, tuple[str, ...]] = {}
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            failure = event.event_specific_data
+            error = getattr(failure, "error", None)
+            if error is not None:
+                sites[_failed_step(failure, event.step_key or "")] = _raise_site(error)
+    return sites
+
+
+def _raise_site(error: SerializableErrorInfo) -> tuple[str, ...]:
+    """The ``File ..., line N, in f`` line and source line of the frame that raised the root
+    cause of ``error``; none when there is no cause (a ``Failure`` whose description is all)."""
+    if error.cause is None:
+        return ()
+    while error.cause is not None and error.cause.stack:
+        error = error.cause
+    if not error.stack:
+        return ()
+    frame = [line.strip() for line in error.stack[-1].splitlines()]
+    # Python's markers under the source line (``^^^^``, ``~~~^^``) say nothing on their own.
+    return tuple(line for line in frame if line and set(line) - set("^~"))[:2]
 
 
 def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
@@ -114,7 +203,7 @@ def _input_sources(
         dg.asset(
             key=key,
             description=f"Pipeline input '{name}', given to run(inputs=...)",
-            metadata={"flowyml/pipeline_input": name},
+            metadata={PIPELINE_INPUT_METADATA_KEY: name},
         )(_constant(inputs[name]))
         for name, key in keys.items()
     ]

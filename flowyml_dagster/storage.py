@@ -6,7 +6,10 @@ and run code as the step's user. The definitions flowyml builds bind an IO manag
 run config cannot change; a deployment that wants another store (object storage ...) binds its own.
 
 The IO manager's pickling is the one serialisation of a value on its way out of a step (the op
-body does not pickle it again to check it).
+body does not pickle it again to check it). An input whose value was never stored (a job launched
+before the job that produces it) fails its step naming the asset and the pipelines that produce
+it, which the builder records in each asset's definition metadata: Dagster's own error is a
+``FileNotFoundError`` of a path under the instance's storage.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from upath import UPath
 from flowyml.core.errors import exception_text
 from flowyml.core.serialization import unpicklable_output
 from flowyml_dagster.translator import STEP_METADATA_KEY
+
+# Definition metadata of an asset: ``{pipeline: job}`` of the jobs that materialize it.
+PRODUCED_BY_METADATA_KEY = "flowyml/produced_by"
+# Definition metadata of a pipeline input's external asset (set by the builder and the runner).
+PIPELINE_INPUT_METADATA_KEY = "flowyml/pipeline_input"
 
 
 class StepValueIOManager(dg.UPathIOManager):
@@ -37,7 +45,8 @@ class StepValueIOManager(dg.UPathIOManager):
     extension: str = ""
 
     def __init__(self, base_dir: str) -> None:
-        super().__init__(base_path=UPath(base_dir))
+        self.base_dir = UPath(base_dir)
+        super().__init__(base_path=self.base_dir)
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
@@ -62,6 +71,53 @@ class StepValueIOManager(dg.UPathIOManager):
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         with path.open("rb") as file:
             return pickle.load(file)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        """The stored value; a missing one fails the step (not retried: retrying will not make
+        it appear) saying which asset is missing and what materializes it."""
+        try:
+            return super().load_input(context)
+        except FileNotFoundError as exc:
+            # A file the unpickled value itself opens is the value's business, not a missing one.
+            if exc.filename is None or not UPath(exc.filename).is_relative_to(self.base_dir):
+                raise
+            description = _missing_input(context, exc.filename)
+        raise dg.Failure(description=description, allow_retries=False)
+
+
+def _missing_input(context: dg.InputContext, path: str) -> str:
+    """Why ``context``'s asset has no stored value, and what to run to give it one."""
+    asset = "/".join(context.asset_key.path) if context.has_asset_key else context.name
+    upstream = context.upstream_output
+    metadata = (upstream.definition_metadata if upstream is not None else None) or {}
+    latest = (
+        context.instance.get_latest_materialization_event(context.asset_key)
+        if context.has_asset_key
+        else None
+    )
+    if latest is None:
+        what = f"asset '{asset}' has never been materialized"
+    else:
+        what = (
+            f"asset '{asset}' was materialized (run {latest.run_id}) but its value is gone "
+            f"from {path}"
+        )
+    producers = _value(metadata.get(PRODUCED_BY_METADATA_KEY)) or {}
+    pipeline_input = _value(metadata.get(PIPELINE_INPUT_METADATA_KEY))
+    if producers:
+        runs = " or ".join(f"pipeline '{p}' (job '{j}')" for p, j in sorted(producers.items()))
+        return f"{what}; materialize it by running {runs} first"
+    if pipeline_input is not None:
+        return (
+            f"{what}; it is pipeline input '{pipeline_input}', supplied from outside the "
+            "pipelines: materialize it first (flowyml_dagster.run(inputs=...) does)"
+        )
+    return f"{what}; materialize it first"
+
+
+def _value(entry: Any) -> Any:
+    """A definition-metadata entry's plain value (Dagster may hand back a ``MetadataValue``)."""
+    return entry.value if isinstance(entry, dg.MetadataValue) else entry
 
 
 def instance_storage_io_manager() -> dg.IOManagerDefinition:

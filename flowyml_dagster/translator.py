@@ -79,14 +79,15 @@ class FlowymlTranslator:
         return {"python"}
 
     def get_op_tags(self, unit: ExecutionUnit) -> dict[str, Any]:
-        """Every user tag (op tags are lenient), plus the Kubernetes config of the unit."""
+        """Every user tag (op tags are lenient), plus the Kubernetes config of the unit: its
+        resources' merged with the steps' own ``dagster-k8s/config`` tags (see ``kubernetes``)."""
         tags: dict[str, Any] = {}
         for step in unit.steps:
             tags.update(step.tags)
-        if unit.resources is not None:
-            config = self.get_k8s_config(unit.resources)
-            if config:
-                tags[kubernetes.K8S_CONFIG_TAG] = config
+        tags.pop(kubernetes.K8S_CONFIG_TAG, None)  # each step's own is merged in below
+        config = kubernetes.unit_k8s_config(unit, self.get_k8s_config)
+        if config:
+            tags[kubernetes.K8S_CONFIG_TAG] = config
         queue = self.get_celery_queue(unit)
         if queue is not None:
             tags[CELERY_QUEUE_TAG] = queue
@@ -98,7 +99,18 @@ class FlowymlTranslator:
 
     def get_k8s_config(self, resources: ResourceRequirements) -> dict[str, Any]:
         """The ``dagster-k8s/config`` tag value: requests, limits, GPUs, placement."""
-        return kubernetes.k8s_config(resources)
+        return kubernetes.k8s_config(resources, node_selector=self.get_node_selector(resources))
+
+    def get_node_selector(self, resources: ResourceRequirements) -> dict[str, str]:
+        """Node labels for the GPU type; none by default, as the label is the cluster's.
+
+        ``gpu_type`` is the user's spelling and each cluster labels GPU nodes its own way (GKE:
+        ``cloud.google.com/gke-accelerator: nvidia-tesla-t4``; NVIDIA's GPU feature discovery:
+        ``nvidia.com/gpu.product: Tesla-T4``), so a guessed label would leave pods pending on
+        every other cluster. Override to map ``resources.gpu.gpu_type`` to your nodes' label;
+        ``node_affinity.required`` is added to what this returns.
+        """
+        return {}
 
     def get_pool(self, unit: ExecutionUnit) -> str | None:
         """GPU units share the ``gpu`` pool; ``dagster instance concurrency set gpu N`` caps it."""

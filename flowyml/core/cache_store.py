@@ -20,7 +20,9 @@ truncated or corrupted entry (a killed writer, a full disk, a crash before the d
 disk), not a forged one, since whoever can write an entry can write a matching checksum. Forgery
 is kept out by the ownership and mode checks above.
 
-POSIX only: the checks rely on uids, ``O_NOFOLLOW`` and ``dir_fd``.
+POSIX only: the checks rely on uids, ``O_NOFOLLOW`` and ``dir_fd``. A cache on object storage
+(``s3://...``) cannot be judged by ownership and is ``ObjectCacheStore``'s job, with signed
+entries; ``open_cache_store`` picks the store for a location, and this one refuses a URL.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
+
+from flowyml.core.errors import CacheLocationError
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +94,17 @@ def default_cache_dir() -> Path:
     return Path(base) / "flowyml"
 
 
+class PayloadDigest(Protocol):
+    """What an entry's payload is digested with: ``hashlib.sha256()`` here, an HMAC for a signed
+    entry of ``ObjectCacheStore``."""
+
+    digest_size: int
+
+    def update(self, data: memoryview, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
 class CacheStore:
     """Step outputs on disk, one file per cache key, written atomically, in 256 shard folders
     (the first two hex digits of the SHA-256 of the key) so no folder grows huge.
@@ -102,9 +117,18 @@ class CacheStore:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        given_text = os.fspath(root) if root is not None else os.environ.get(CACHE_DIR_ENV, "")
+        if "://" in given_text:
+            # A URL taken as a path would become a local folder named "s3:"; open_cache_store
+            # gives a URL its own store. Only the protocol is named: the rest may hold a secret.
+            raise CacheLocationError(
+                f"CacheStore keeps a local directory, not a {given_text.split('://')[0]}:// URL; "
+                "flowyml.core.cache_location.open_cache_store opens a store for any location"
+            )
         # Absolute, so a later chdir cannot point the checked store somewhere else.
         given = Path(root).expanduser() if root is not None else default_cache_dir()
         self.root = given.absolute()
+        self.location = str(self.root)
         self.writable = False
         self._trusted = False
         self._secret_key: bytes | None = None
@@ -567,7 +591,8 @@ def _write_temp(dir_fd: int, chunks: Iterable[bytes], *, durable: bool = False) 
 
 class PayloadWriter:
     """The file :meth:`CacheStore.put_streamed` hands its ``dump``: what is written goes to the
-    entry's temporary file and into the payload's length and SHA-256.
+    entry's temporary file and into the payload's length and digest (SHA-256 by default; the
+    HMAC of a signed entry, with its own ``magic``, for ``ObjectCacheStore``).
 
     ``write`` takes any contiguous buffer (``bytes``, a ``memoryview``, the ``PickleBuffer`` of a
     Fortran-ordered array). The first ``_HELD_BACK_BYTES`` are held back, so a small entry is
@@ -575,9 +600,13 @@ class PayloadWriter:
     placeholder for the header and then every buffer as it comes, copying none of it.
     """
 
-    def __init__(self, file: BinaryIO) -> None:
+    def __init__(
+        self, file: BinaryIO, *, magic: bytes = _MAGIC, digest: PayloadDigest | None = None
+    ) -> None:
         self._file = file
-        self._digest = hashlib.sha256()
+        self._magic = magic
+        self._digest: PayloadDigest = digest if digest is not None else hashlib.sha256()
+        self._header_size = len(magic) + _LENGTH.size + self._digest.digest_size
         self.length = 0
         self._held: bytearray | None = bytearray()  # None once streaming
         # The file's own failure, told apart from an error of ``dump`` that it turned into
@@ -593,7 +622,7 @@ class PayloadWriter:
             return view.nbytes
         try:
             if self._held is not None:
-                self._file.write(bytes(_HEADER_SIZE))  # the header's place, filled in last
+                self._file.write(bytes(self._header_size))  # the header's place, filled in last
                 self._file.write(self._held)
                 self._held = None
             self._file.write(view)
@@ -604,7 +633,7 @@ class PayloadWriter:
 
     def finish(self) -> None:
         """Write the header, now that the payload's length and checksum are known."""
-        header = _MAGIC + _LENGTH.pack(self.length) + self._digest.digest()
+        header = self._magic + _LENGTH.pack(self.length) + self._digest.digest()
         if self._held is not None:
             self._file.write(header + self._held)
         else:

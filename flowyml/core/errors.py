@@ -71,3 +71,9 @@ def exception_text(exc: BaseException) -> str:
     except Exception as problem:
         return f"<str() of the exception raised {type(problem).__name__}>"
     return text
+
+
+class CacheLocationError(FlowymlError, ValueError):
+    """A cache location flowyml cannot use safely (an unknown or uninstalled protocol, a URL with
+    credentials in it, a remote cache without ``FLOWYML_CACHE_SECRET``); raised when the pipeline
+    or the Dagster resource is built, so a typo never becomes a local folder named ``s3:``."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from flowyml.core.cache_store import CacheStore
+from flowyml.core.cache_location import StepCache
 from flowyml.core.errors import (
     StepExecutionError,
     StepOutputError,
@@ -168,7 +168,7 @@ def condition_holds(step: Step, inputs: Mapping[str, Any], params: Mapping[str, 
 
 
 def cache_key_for(
-    step: Step, inputs: Mapping[str, Any], params: Mapping[str, Any], cache: CacheStore | None
+    step: Step, inputs: Mapping[str, Any], params: Mapping[str, Any], cache: StepCache | None
 ) -> tuple[str | None, str | None]:
     """``(key, None)``, or ``(None, why)`` when the step cannot be cached this time (an input or
     a global without a fingerprint, a failing key function): a cache problem costs time, never a
@@ -210,7 +210,7 @@ def execute_step(
     inputs: Mapping[str, Any],
     params: Mapping[str, Any],
     *,
-    cache: CacheStore | None = None,
+    cache: StepCache | None = None,
 ) -> StepOutcome:
     """Run one attempt of ``step``; raise whatever the attempt raised.
 
@@ -239,7 +239,7 @@ def _attempt(
     step: Step,
     inputs: Mapping[str, Any],
     params: Mapping[str, Any],
-    cache: CacheStore | None,
+    cache: StepCache | None,
 ) -> StepOutcome:
     started = time.perf_counter()
     if not condition_holds(step, inputs, params):

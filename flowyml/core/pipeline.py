@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flowyml.core.cache_store import CacheStore, default_cache_dir
+from flowyml.core.cache_location import StepCache, open_cache_store, resolve_cache_location
 from flowyml.core.context import Context
 from flowyml.core.errors import PipelineDefinitionError
 from flowyml.core.graph import ExecutionUnit, PipelineGraph, check_values, plan_graph
@@ -37,6 +37,8 @@ class Pipeline:
     every unscoped step (so steps defined after the pipeline object are found too).
     ``schedule`` is a cron string (or an alias such as ``"@daily"``) that ``flowyml_dagster``
     turns into a Dagster schedule. Each plain run leaves a JSON record in ``runs_dir``.
+    ``cache_dir`` (else ``$FLOWYML_CACHE_DIR``) is a local path or a storage URL such as
+    ``s3://bucket/prefix``; one that cannot be used is refused here (``CacheLocationError``).
     """
 
     def __init__(
@@ -58,6 +60,8 @@ class Pipeline:
         if not isinstance(name, str) or not name.strip():
             raise PipelineDefinitionError(f"a pipeline needs a non-empty name, got {name!r}")
         _check_schedule(name, schedule)
+        if enable_cache:
+            resolve_cache_location(cache_dir)  # a location it cannot use is refused now
         self.name = name
         self.context = _as_context(name, context)
         self.auto_discover = auto_discover
@@ -69,7 +73,7 @@ class Pipeline:
         self._steps: list[Step] = []
         self._graph: PipelineGraph | None = None
         self._planned_from: tuple[Step, ...] = ()
-        self._cache_store: CacheStore | None = None
+        self._cache_store: StepCache | None = None
         self._hits = self._misses = 0
         self.add_steps(steps or [])
 
@@ -142,12 +146,13 @@ class Pipeline:
         return self._graph
 
     @property
-    def cache_store(self) -> CacheStore | None:
+    def cache_store(self) -> StepCache | None:
         """The store plain runs read and write, or ``None`` when caching is off."""
         if not self.enable_cache:
             return None
-        if self._cache_store is None or self._cache_store.root != _store_root(self.cache_dir):
-            self._cache_store = CacheStore(self.cache_dir)
+        location = str(resolve_cache_location(self.cache_dir))
+        if self._cache_store is None or self._cache_store.location != location:
+            self._cache_store = open_cache_store(self.cache_dir)
         return self._cache_store
 
     def cache_stats(self) -> dict[str, Any]:
@@ -208,7 +213,7 @@ class Pipeline:
         graph = self._plan()
         run_context = self.context.inherit(**_as_context(self.name, context).to_dict())
         check_values(self.name, graph.steps, run_context)
-        self._cache_store = CacheStore(self.cache_dir) if self.enable_cache else None
+        self._cache_store = open_cache_store(self.cache_dir) if self.enable_cache else None
         display = ProgressDisplay(progress) if progress is not False else None
         result = run_graph(
             graph,
@@ -228,11 +233,6 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, steps={[s.name for s in self.steps]})"
-
-
-def _store_root(cache_dir: str | Path | None) -> Path:
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return root.absolute()
 
 
 def _check_schedule(pipeline: str, schedule: object) -> None:

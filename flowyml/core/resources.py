@@ -14,9 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_CPU = re.compile(r"^(?P<number>\d+(\.\d+)?)(?P<milli>m?)$")
-_BYTES = re.compile(
-    r"^(?P<number>\d+(\.\d+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|KB|MB|GB|TB|PB|K|M|G|T|P|B)?$"
+# Matched with ``fullmatch`` only: ``$`` would also match before a final newline ("4\n").
+_CPU = re.compile(r"(?P<number>\d+(\.\d+)?)(?P<milli>m?)")
+_BYTES = re.compile(r"(?P<number>\d+(\.\d+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|KB|MB|GB|TB|PB|K|M|G|T|P|B)?")
+# A non-empty Kubernetes label value: what ``gpu_type`` and node labels become in a node selector.
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+# A Kubernetes label key: an optional DNS-subdomain prefix and a slash, then a name.
+_LABEL_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 )
 
 # Multipliers of the accepted byte units; "K" and "KB" are decimal like Kubernetes' "k".
@@ -40,7 +45,7 @@ def cpu_millicores(cpu: int | float | str) -> int:
         if not cpu > 0 or cpu == float("inf"):
             raise ValueError(f"CPU must be a positive finite number, got {cpu!r}")
         return int(Decimal(str(cpu)) * 1000)
-    match = _CPU.match(cpu)
+    match = _CPU.fullmatch(cpu)
     if not match:
         raise ValueError(
             f"invalid CPU quantity {cpu!r}: use cores ('4', '0.5') or millicores ('500m')"
@@ -53,7 +58,7 @@ def cpu_millicores(cpu: int | float | str) -> int:
 
 def quantity_bytes(quantity: str) -> int:
     """The number of bytes of a memory or storage quantity (``"16Gi"`` → 17179869184)."""
-    match = _BYTES.match(quantity) if isinstance(quantity, str) else None
+    match = _BYTES.fullmatch(quantity) if isinstance(quantity, str) else None
     if not match:
         raise ValueError(
             f"invalid byte quantity {quantity!r}: use a number with no space and a unit among "
@@ -65,9 +70,29 @@ def quantity_bytes(quantity: str) -> int:
     return value
 
 
+def label_value(value: str) -> str:
+    """``value`` when Kubernetes accepts it as a label value (a node selector's), else an error."""
+    if not isinstance(value, str) or not _LABEL_VALUE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes label value: 1 to 63 letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def label_key(key: str) -> str:
+    """``key`` when Kubernetes accepts it as a label key (``[prefix/]name``), else an error."""
+    if not isinstance(key, str) or not _LABEL_KEY.fullmatch(key):
+        raise ValueError(
+            f"{key!r} is not a Kubernetes label key: an optional DNS prefix and '/', then at most "
+            "63 letters, digits, '-', '_' or '.'"
+        )
+    return key
+
+
 def kubernetes_quantity(quantity: str) -> str:
     """The byte quantity in Kubernetes' spelling (``"2GB"`` → ``"2G"``, ``"1K"`` → ``"1k"``)."""
-    match = _BYTES.match(quantity)
+    match = _BYTES.fullmatch(quantity)
     if not match:
         raise ValueError(f"invalid byte quantity {quantity!r}")
     unit = match["unit"] or ""
@@ -118,6 +143,12 @@ class GPUConfig(_Model):
             raise ValueError(f"GPU count must be a whole number, got {value!r}")
         return value
 
+    @field_validator("gpu_type")
+    @classmethod
+    def _gpu_type_is_label_value(cls, value: str) -> str:
+        # A translator may put it in a node selector, where anything else is refused at launch.
+        return label_value(value)
+
     @field_validator("memory")
     @classmethod
     def _memory_is_quantity(cls, value: str | None) -> str | None:
@@ -132,6 +163,14 @@ class NodeAffinity(_Model):
     required: dict[str, str] = Field(default_factory=dict)
     preferred: dict[str, str] = Field(default_factory=dict)
     tolerations: list[dict[str, str]] = Field(default_factory=list)
+
+    @field_validator("required", "preferred")
+    @classmethod
+    def _labels_are_kubernetes_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            label_key(key)
+            label_value(value)
+        return labels
 
 
 class ResourceRequirements(_Model):
@@ -283,6 +322,8 @@ __all__ = [
     "ResourceRequirements",
     "cpu_millicores",
     "kubernetes_quantity",
+    "label_key",
+    "label_value",
     "quantity_bytes",
     "resources",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from flowyml.core.cache_store import CacheStore
+from flowyml.core.cache_location import StepCache
 from flowyml.core.errors import StepExecutionError
 from flowyml.core.execution import (
     StepOutcome,
@@ -45,7 +45,7 @@ def run_graph(
     *,
     inputs: Mapping[str, Any],
     context: Mapping[str, Any],
-    cache: CacheStore | None,
+    cache: StepCache | None,
     run_id: str | None = None,
     observer: RunObserver | None = None,
 ) -> PipelineResult:
@@ -94,7 +94,7 @@ def _run_step(
     step: Step,
     inputs: Callable[[], dict[str, Any]],
     context: Mapping[str, Any],
-    cache: CacheStore | None,
+    cache: StepCache | None,
 ) -> StepResult:
     started = time.perf_counter()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,8 @@ class Step:
 
     ``resources`` is what the user wrote (a dict reads back as that dict); ``requirements`` is
     the same, validated into :class:`ResourceRequirements`, and is what the runners use.
+    ``tags`` values are strings; a number is kept as its text and a dict or list as its JSON, as
+    Dagster keeps op tags (so ``{"dagster-k8s/config": {...}}`` can be written as a dict).
     ``inspect.signature(step)`` is the function's signature.
     """
 
@@ -173,6 +176,34 @@ class Step:
 
     def __repr__(self) -> str:
         return f"Step({self.name!r}, inputs={self.inputs}, outputs={self.outputs})"
+
+    def with_options(self, **options: Any) -> Step:
+        """A copy of this step with some ``@step`` options replaced (``retry=3``, ``timeout=60``).
+
+        For deployments that tune a step without editing its code (the Dagster component's
+        YAML): the copy goes through the same constructor, so a bad value is refused with the
+        same error as in the decorator, naming the step and the field. The copy is not
+        registered; the original is unchanged.
+        """
+        declared: dict[str, Any] = {
+            "name": self.name,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "cache": self.cache,
+            "retry": self.retry_policy,
+            "timeout": self.timeout,
+            "resources": self.resources,
+            "tags": self.tags,
+            "condition": self.condition,
+            "execution_group": self.execution_group,
+            "pipeline": self.pipelines or None,
+        }
+        for option in options:
+            if option not in declared:
+                raise StepDefinitionError(
+                    self.name, option, f"is not an option of @step ({', '.join(declared)})"
+                )
+        return Step(self.func, **{**declared, **options})
 
     @property
     def identity(self) -> str:
@@ -638,12 +669,23 @@ def _check_tags(step: str, tags: Any) -> dict[str, str]:
             raise StepDefinitionError(step, "tags", f"keys must be non-empty strings, got {key!r}")
         if isinstance(value, bool | int | float):
             value = str(value)
+        elif isinstance(value, Mapping | list):  # as Dagster stores op tags: JSON text
+            value = _json_tag(step, key, value)
         if not isinstance(value, str):
             raise StepDefinitionError(
                 step, f"tags[{key!r}]", f"values must be strings, got {type(value).__name__}"
             )
         checked[key] = value
     return checked
+
+
+def _json_tag(step: str, key: str, value: Mapping[str, Any] | list[Any]) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise StepDefinitionError(
+            step, f"tags[{key!r}]", f"a dict or list must be JSON: {exc}"
+        ) from None
 
 
 def _check_pipelines(step: str, pipeline: Any) -> tuple[str, ...]:

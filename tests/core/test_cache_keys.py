@@ -11,7 +11,7 @@ import pytest
 
 from flowyml import Step
 
-KEY = re.compile(r"^(?P<name>[^:]+):(?P<hash>[0-9a-f]{64})$")
+KEY = re.compile(r"(?P<name>[^:]+):(?P<hash>[0-9a-f]{64})")
 
 
 def first(raw: Any, learning_rate: float = 0.1) -> Any:
@@ -29,7 +29,7 @@ def make(func: Any = first, **options: Any) -> Step:
 def test_a_cache_key_is_the_step_name_and_a_hash() -> None:
     key = make().get_cache_key({"raw": 1}, {"learning_rate": 0.1})
 
-    match = KEY.match(key)
+    match = KEY.fullmatch(key)
     assert match is not None, key
     assert match["name"] == "train"
 
@@ -125,7 +125,7 @@ def test_a_callable_cache_return_value_decides_the_key() -> None:
 
     assert v1 == v1_other_rows
     assert v1 != v2
-    assert KEY.match(v1) is not None
+    assert KEY.fullmatch(v1) is not None
 
 
 def input_hash(value: Any) -> str:

@@ -1,14 +1,15 @@
 """``import flowyml`` must stay free of Dagster, so the plain runner starts fast and alone, and
 free of what only some steps need (pydantic models, numpy/pandas hashing, ``rich`` progress,
-distribution versions), which is imported when first used."""
+distribution versions, storage libraries), which is imported when first used."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-# Imported by the first step, the first run or the first value of their kind, never by the import.
-LATER = ("pydantic", "numpy", "pandas", "rich", "importlib.metadata", "dagster")
+# Imported by the first step, the first run or the first value of their kind (fsspec and s3fs: by
+# the first cache location that is a URL), never by the import.
+LATER = ("pydantic", "numpy", "pandas", "rich", "importlib.metadata", "dagster", "fsspec", "s3fs")
 
 
 def fresh_interpreter(code: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -138,6 +139,20 @@ def test_tags_must_map_names_to_strings(tags: Any) -> None:
     with pytest.raises(StepDefinitionError) as raised:
         decorate(tags=tags)
     assert raised.value.field.startswith("tags")
+
+
+def test_a_dict_tag_value_is_kept_as_its_json() -> None:
+    @step(tags={"dagster-k8s/config": {"job_metadata": {"labels": {"team": "ml"}}}})
+    def train() -> None:
+        return None
+
+    assert json.loads(train.tags["dagster-k8s/config"]) == {
+        "job_metadata": {"labels": {"team": "ml"}}
+    }
+
+
+def test_a_dict_tag_value_that_is_not_json_is_refused_naming_the_tag() -> None:
+    assert_refused("tags['config']", tags={"config": {"when": object()}})
 
 
 @pytest.mark.parametrize("group", ["", "   ", 3])

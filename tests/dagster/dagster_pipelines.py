@@ -104,6 +104,24 @@ SCALED_BY_THREE = Pipeline(
 )
 
 
+# --- an input another pipeline produces -----------------------------------------------------
+
+
+@step(outputs=["model/trained"], register=False)
+def train() -> int:
+    return 3
+
+
+@step(inputs=["model/trained"], outputs=["predictions/scored"], retry=2, register=False)
+def score(model: int) -> int:
+    """Retried by policy, yet a missing input fails it once: retrying will not make it appear."""
+    return model * 2
+
+
+TRAINING = Pipeline("training", steps=[train])
+SCORING = Pipeline("scoring", steps=[score])
+
+
 # --- retry ------------------------------------------------------------------------------------
 
 
@@ -546,6 +564,14 @@ def lineage_job() -> dg.JobDefinition:
 
 def external_input_job() -> dg.JobDefinition:
     return definitions(EXTERNAL_INPUT).resolve_job_def("external_input")
+
+
+def training_job() -> dg.JobDefinition:
+    return definitions(TRAINING, SCORING).resolve_job_def("training")
+
+
+def scoring_job() -> dg.JobDefinition:
+    return definitions(TRAINING, SCORING).resolve_job_def("scoring")
 
 
 def first_job() -> dg.JobDefinition:

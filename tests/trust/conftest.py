@@ -1,4 +1,5 @@
-"""Fixtures of the trust tests: a real Dagster instance and temp dirs (``run_support``)."""
+"""Fixtures of the trust tests: a real Dagster instance and temp dirs (``run_support``), and a
+real S3 server (``servers.object_store``)."""
 
 from run_support import (  # noqa: F401 - imported fixtures are registered for this directory
     cache_dir,
@@ -7,4 +8,9 @@ from run_support import (  # noqa: F401 - imported fixtures are registered for t
     module_instance,
     module_tmp,
     workdir,
+)
+from servers.object_store import (  # noqa: F401 - imported fixtures are registered for this directory
+    s3_env,
+    s3_prefix,
+    s3_server,
 )

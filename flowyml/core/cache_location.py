@@ -1,0 +1,172 @@
+"""Where the step cache lives, and which store keeps it there.
+
+A location is a local path or an fsspec URL. A local path (or a ``file://`` URL) is kept by
+``CacheStore``, whose trust comes from the folder's ownership and modes. Any other protocol
+(``s3://``, ``gs://``, ``az://`` ...) is kept by ``ObjectCacheStore``: who may write in a bucket
+cannot be checked from here, so its entries are signed with ``$FLOWYML_CACHE_SECRET`` and an entry
+whose signature does not verify is never unpickled.
+
+A location that cannot be used safely is refused with a ``CacheLocationError`` as soon as a
+``Pipeline`` or the Dagster cache resource is built, never turned into something else (a local
+folder named ``s3:``). Credentials come from the storage library's usual chain (``AWS_*``
+variables, ``~/.aws``, fsspec's config), never from the URL: a URL is printed in warnings and shown
+in Dagster, so one with a secret in it is refused, without echoing it.
+
+fsspec is imported only for a URL, so ``import flowyml`` stays fast and a local cache never needs
+it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+from flowyml.core.cache_store import CACHE_DIR_ENV, CacheStore, default_cache_dir
+from flowyml.core.errors import CacheLocationError
+
+if TYPE_CHECKING:
+    from flowyml.core.cache_store import PayloadWriter
+
+CACHE_SECRET_ENV = "FLOWYML_CACHE_SECRET"
+# 32 characters of a random string carry enough entropy for an HMAC key whatever the alphabet
+# (hex: 128 bits); ``secrets.token_urlsafe(32)`` gives 43.
+MIN_SECRET_LENGTH = 32
+
+_PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]*")
+_SECRET_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+class StepCache(Protocol):
+    """What steps need of a cache, whichever store keeps it.
+
+    ``location`` names it in warnings and metadata (never with credentials); ``secret_key`` keys
+    secret params into cache keys; ``get``/``put``/``put_streamed`` never raise for a cache
+    problem (a problem costs time, never a run); ``usage`` is ``(entries, bytes)``.
+    """
+
+    location: str
+    writable: bool
+
+    @property
+    def secret_key(self) -> bytes: ...
+
+    def get(self, key: str) -> tuple[bool, Any]: ...
+
+    def put(self, key: str, payload: bytes) -> bool: ...
+
+    def put_streamed(self, key: str, dump: Callable[[PayloadWriter], object]) -> bool: ...
+
+    def usage(self) -> tuple[int, int]: ...
+
+
+@dataclass(frozen=True)
+class CacheLocation:
+    """A checked location: a local ``path``, or the ``url`` of an object store (no credentials)."""
+
+    path: Path | None = None
+    url: str | None = None
+
+    def __str__(self) -> str:
+        return self.url if self.url is not None else str(self.path)
+
+
+def resolve_cache_location(cache_dir: str | os.PathLike[str] | None = None) -> CacheLocation:
+    """``cache_dir``, else ``$FLOWYML_CACHE_DIR``, else the user's cache directory, checked.
+
+    Raises ``CacheLocationError`` for a location that cannot be used: a URL with credentials, a
+    query or a chain in it, an unknown protocol, a protocol whose fsspec package is not installed
+    (naming it), or a remote location without a usable ``$FLOWYML_CACHE_SECRET``.
+    """
+    given = os.fspath(cache_dir) if cache_dir is not None else os.environ.get(CACHE_DIR_ENV, "")
+    if "://" not in given:
+        local = Path(given).expanduser() if given else default_cache_dir()
+        return CacheLocation(path=local.absolute())
+    protocol, _, rest = given.partition("://")
+    protocol = protocol.lower()
+    if not _PROTOCOL.fullmatch(protocol):
+        raise CacheLocationError(
+            f"cache location '{protocol}://...' is not a URL flowyml can use: give a local path "
+            "or one storage URL such as s3://bucket/prefix (chained fsspec URLs are not supported)"
+        )
+    if "@" in rest:
+        # Not parsed for user and password: an AWS secret may hold "/" and split anywhere. Only
+        # what follows the last "@" is echoed (no bucket or object name has one).
+        after = rest.rpartition("@")[2]
+        raise CacheLocationError(
+            f"cache location {protocol}://<hidden>@{after} has credentials in it; a cache "
+            "location is shown in logs and in Dagster, so it must not carry them: give "
+            f"{protocol}://{after} and the credentials the usual way (environment variables "
+            "such as AWS_ACCESS_KEY_ID, ~/.aws, or fsspec's configuration)"
+        )
+    parts = urlsplit(f"{protocol}://{rest}")
+    if parts.query or parts.fragment:
+        raise CacheLocationError(
+            f"cache location {protocol}://{parts.netloc}{parts.path} has a query or fragment; "
+            "give storage options through fsspec's configuration, not the URL"
+        )
+    if protocol in ("file", "local"):
+        if parts.netloc not in ("", "localhost"):
+            raise CacheLocationError(
+                f"cache location {protocol}://{parts.netloc}{parts.path} names another host"
+            )
+        return CacheLocation(path=Path(unquote(parts.path)).expanduser().absolute())
+    url = f"{protocol}://{parts.netloc}{parts.path}".rstrip("/")
+    if not (parts.netloc + parts.path).strip("/"):
+        raise CacheLocationError(f"cache location {url} names no bucket or folder")
+    _check_protocol(protocol)
+    cache_secret(url)
+    return CacheLocation(url=url)
+
+
+def open_cache_store(cache_dir: str | os.PathLike[str] | None = None) -> StepCache:
+    """The store for ``cache_dir`` (see :func:`resolve_cache_location`, whose errors it raises)."""
+    location = resolve_cache_location(cache_dir)
+    if location.url is None:
+        return CacheStore(location.path)
+    from flowyml.core.object_cache_store import ObjectCacheStore
+
+    return ObjectCacheStore(location.url, cache_secret(location.url))
+
+
+def cache_secret(url: str) -> bytes:
+    """``$FLOWYML_CACHE_SECRET``, which a cache at ``url`` needs to sign and verify its entries."""
+    secret = os.environ.get(CACHE_SECRET_ENV, "")
+    if len(secret) < MIN_SECRET_LENGTH:
+        problem = "is not set" if not secret else f"is shorter than {MIN_SECRET_LENGTH} characters"
+        raise CacheLocationError(
+            f"{CACHE_SECRET_ENV} {problem}: the cache at {url} signs its entries with it, so "
+            "that nobody who can write to the storage can make a worker unpickle their code. Set "
+            f"it to the same random string of at least {MIN_SECRET_LENGTH} characters wherever "
+            f"this cache is used, e.g. from: {_SECRET_HINT}"
+        )
+    return secret.encode()
+
+
+def _check_protocol(protocol: str) -> None:
+    """fsspec knows ``protocol`` and its package is installed; else say which to install."""
+    try:
+        import fsspec
+        from fsspec.registry import known_implementations
+    except ImportError:
+        raise CacheLocationError(
+            f"a cache at a {protocol}:// URL needs fsspec: pip install 'flowyml-dagster[deploy]'"
+        ) from None
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ValueError:
+        raise CacheLocationError(
+            f"cache location protocol '{protocol}://' is unknown to fsspec; give a local path or "
+            "a storage URL such as s3://bucket/prefix"
+        ) from None
+    except ImportError:
+        known = known_implementations.get(protocol, {})
+        package = str(known.get("class", protocol)).partition(".")[0]
+        raise CacheLocationError(
+            f"a cache at a {protocol}:// URL needs the package {package}, which is not "
+            f"installed: pip install {package}"
+        ) from None

@@ -1,0 +1,225 @@
+"""The step cache on object storage (S3, GCS, Azure ... through fsspec), and why it may trust
+what it loads.
+
+Entries are pickles, and loading a pickle runs code. On a local disk ``CacheStore`` trusts an entry
+because only the user could have written it; in a bucket anyone with write access could, and its
+permissions cannot be checked from here. So every entry is signed: its header carries
+``HMAC-SHA256(entry key, magic || SHA-256(cache key) || payload)``, and an entry whose signature
+does not verify (``hmac.compare_digest``) is a miss with a warning, never unpickled. The entry key
+is derived from ``$FLOWYML_CACHE_SECRET``, shared by every machine using the cache and never
+written anywhere; binding the cache key in stops a valid entry from being copied under another
+key. The whole payload is verified, from a local spool file, before ``pickle.load`` sees a byte.
+
+An entry is uploaded in one request from a complete local spool file (a PUT, or a multipart upload
+that the store publishes only when it completes), so a reader never sees a torn entry under the
+final key; a read that races a rewrite and mixes the two fails its signature and is a miss. The
+store's other HMAC key, for secret params in cache keys, is derived from the same secret under
+another label, instead of a key file in the bucket that anyone reading it would learn.
+
+Memory stays bounded both ways: ``put_streamed`` pickles into a local temporary file, ``get``
+spools the object to one (small entries stay in memory). Credentials come from fsspec and the
+storage library (``AWS_*`` variables, ``~/.aws``, fsspec's config); none is in the location, which
+``resolve_cache_location`` checked, so warnings name the location freely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from typing import IO, Any
+
+from fsspec import AbstractFileSystem
+from fsspec.core import url_to_fs
+
+from flowyml.core.cache_store import _HELD_BACK_BYTES, _LENGTH, PayloadWriter
+
+logger = logging.getLogger(__name__)
+
+# Another magic than the local store's: an unsigned local entry copied into a bucket is a miss.
+_SIGNED_MAGIC = b"FLOWYML-SIGNED1\n"
+_MAC_SIZE = hashlib.sha256().digest_size
+_SIGNED_HEADER_SIZE = len(_SIGNED_MAGIC) + _LENGTH.size + _MAC_SIZE
+# Labels of the keys derived from the shared secret: one signs entries, one keys secret params.
+_ENTRY_KEY_LABEL = b"flowyml cache: entry signatures v1"
+_PARAMS_KEY_LABEL = b"flowyml cache: secret params v1"
+_CHUNK_BYTES = 1 << 20
+
+
+class ObjectCacheStore:
+    """Step outputs in an fsspec location (``s3://bucket/prefix``), one signed object per cache
+    key, under the same shard names as ``CacheStore``.
+
+    ``secret`` is ``$FLOWYML_CACHE_SECRET``'s bytes; only keys derived from it are kept. Nothing
+    is checked against the storage when the store is made (making one is cheap and offline); a
+    storage that cannot be reached shows as warnings and misses.
+    """
+
+    def __init__(self, url: str, secret: bytes) -> None:
+        self.location = url
+        self.writable = True
+        self._fs, root = url_to_fs(url)
+        self._fs_pid = os.getpid()
+        self._root = root.rstrip("/")
+        self._entry_key = hmac.digest(secret, _ENTRY_KEY_LABEL, "sha256")
+        self._params_key = hmac.digest(secret, _PARAMS_KEY_LABEL, "sha256")
+
+    @property
+    def _filesystem(self) -> AbstractFileSystem:
+        """The store's fsspec filesystem, made again in a forked child (a step's ``timeout``
+        runs it in one): an async filesystem of the parent refuses to work after a fork."""
+        if self._fs_pid != os.getpid():
+            self._fs = url_to_fs(self.location)[0]  # fsspec drops its instance cache on fork
+            self._fs_pid = os.getpid()
+        return self._fs
+
+    @property
+    def secret_key(self) -> bytes:
+        """The HMAC key for secret params in cache keys, derived from the shared secret, so
+        every worker of this cache takes the same keys and hits."""
+        return self._params_key
+
+    def path_for(self, key: str) -> str:
+        """The object of ``key``'s entry, as a path of the store's filesystem."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f"{self._root}/{digest[:2]}/{digest}.pkl"
+
+    def get(self, key: str) -> tuple[bool, Any]:
+        """``(True, outputs)`` on a hit; ``(False, None)`` on a miss, or (with a warning) for an
+        entry that is damaged, unsigned or signed with another key, or cannot be read."""
+        path = self.path_for(key)
+        with tempfile.SpooledTemporaryFile(max_size=_HELD_BACK_BYTES) as spool:
+            try:
+                with self._filesystem.open(path, "rb") as remote:
+                    problem = _copy_verified(remote, spool, self._signature(key))
+            except FileNotFoundError:
+                return False, None
+            except Exception as exc:  # the storage library's errors are not all OSErrors
+                logger.warning(
+                    "flowyml cache: cannot read %s (%s); treated as a miss",
+                    self._url(path),
+                    type(exc).__name__,
+                )
+                return False, None
+            if problem is not None:
+                logger.warning(
+                    "flowyml cache: entry %s %s; treated as a miss, not loaded",
+                    self._url(path),
+                    problem,
+                )
+                return False, None
+            spool.seek(0)
+            try:
+                return True, pickle.load(spool)
+            except Exception as exc:  # MemoryError included: a miss, not a failed run
+                logger.warning(
+                    "flowyml cache: cannot load %s (%s: %s); treated as a miss",
+                    self._url(path),
+                    type(exc).__name__,
+                    exc,
+                )
+                return False, None
+
+    def put(self, key: str, payload: bytes) -> bool:
+        """Store pickled outputs under ``key``; ``False`` (with a warning) if it cannot."""
+        return self.put_streamed(key, lambda file: file.write(payload))
+
+    def put_streamed(self, key: str, dump: Callable[[PayloadWriter], object]) -> bool:
+        """Store under ``key`` the pickle ``dump`` writes, signed; ``False`` (with a warning) if
+        the storage refuses it.
+
+        ``dump`` writes into a local temporary file (the signature taken as the bytes go by),
+        which is then uploaded whole: the object appears complete or not at all. What ``dump``
+        raises goes to the caller, as with ``CacheStore``.
+        """
+        path = self.path_for(key)
+        try:
+            spool = tempfile.NamedTemporaryFile(prefix="flowyml-cache-")  # noqa: SIM115
+        except OSError as exc:
+            return self._not_cached(path, exc)
+        with spool:
+            writer = PayloadWriter(spool, magic=_SIGNED_MAGIC, digest=self._signature(key))
+            try:
+                dump(writer)
+            except BaseException as exc:
+                if writer.error is None or not isinstance(exc, Exception):
+                    raise  # the caller's own error (a value that cannot be pickled)
+                return self._not_cached(path, writer.error)
+            try:
+                writer.finish()
+                spool.flush()
+                self._filesystem.put_file(spool.name, path)
+            except Exception as exc:  # the storage library's errors are not all OSErrors
+                return self._not_cached(path, exc)
+        return True
+
+    def usage(self) -> tuple[int, int]:
+        """``(entries, bytes)`` held in the store now, whoever wrote them; nothing is loaded."""
+        try:
+            found = self._filesystem.find(self._root, detail=True)
+        except Exception as exc:
+            logger.warning("flowyml cache: cannot list %s (%s)", self.location, type(exc).__name__)
+            return 0, 0
+        finally:
+            # A listing is cached by fsspec, and would hide entries written after it from get.
+            self._filesystem.invalidate_cache(self._root)
+        sizes = [
+            int(info.get("size") or 0)
+            for name, info in found.items()
+            if name.endswith(".pkl") and info.get("type") == "file"
+        ]
+        return len(sizes), sum(sizes)
+
+    def _not_cached(self, path: str, exc: BaseException) -> bool:
+        logger.warning(
+            "flowyml cache: cannot write %s (%s: %s); result not cached",
+            self._url(path),
+            type(exc).__name__,
+            exc,
+        )
+        return False
+
+    def _signature(self, key: str) -> hmac.HMAC:
+        """The HMAC of ``key``'s entry, primed with the magic and the key's digest."""
+        mac = hmac.new(self._entry_key, _SIGNED_MAGIC, "sha256")
+        mac.update(hashlib.sha256(key.encode()).digest())
+        return mac
+
+    def _url(self, path: str) -> str:
+        return self.location + path[len(self._root) :]
+
+
+def _copy_verified(remote: IO[bytes], spool: IO[bytes], mac: hmac.HMAC) -> str | None:
+    """Copy the payload of the entry open in ``remote`` into ``spool`` through ``mac``; why it is
+    not a valid signed entry, else ``None``.
+
+    The object's size is checked against the header's length before any payload is read (a
+    padded object is not downloaded), and the copy stops at that length.
+    """
+    header = remote.read(_SIGNED_HEADER_SIZE)
+    if len(header) < _SIGNED_HEADER_SIZE or not header.startswith(_SIGNED_MAGIC):
+        return f"is not a signed entry (no {_SIGNED_MAGIC.strip().decode()} header)"
+    (length,) = _LENGTH.unpack_from(header, len(_SIGNED_MAGIC))
+    size = getattr(remote, "size", None)
+    if size is not None and size != _SIGNED_HEADER_SIZE + length:
+        return f"is damaged ({size} bytes; its header says {_SIGNED_HEADER_SIZE + length})"
+    remaining = length
+    while remaining:
+        chunk = remote.read(min(remaining, _CHUNK_BYTES))
+        if not chunk:
+            return f"is damaged (truncated: {length - remaining} of {length} payload bytes)"
+        mac.update(chunk)
+        spool.write(chunk)
+        remaining -= len(chunk)
+    if remote.read(1):
+        return "is damaged (longer than its header says)"
+    if not hmac.compare_digest(mac.digest(), header[-_MAC_SIZE:]):
+        return (
+            "has a signature that does not verify (written without this cache's "
+            "FLOWYML_CACHE_SECRET, or altered)"
+        )
+    return None
