@@ -80,7 +80,8 @@ class FlowymlTranslator:
 
     def get_op_tags(self, unit: ExecutionUnit) -> dict[str, Any]:
         """Every user tag (op tags are lenient), plus the Kubernetes config of the unit: its
-        resources' merged with the steps' own ``dagster-k8s/config`` tags (see ``kubernetes``)."""
+        resources' merged with the steps' own ``dagster-k8s/config`` tags (see ``kubernetes``);
+        and its Celery queue, when ``get_celery_queue`` names one."""
         tags: dict[str, Any] = {}
         for step in unit.steps:
             tags.update(step.tags)
