@@ -15,6 +15,8 @@ CACHE_RESOURCE_KEY = "flowyml_cache"
 # dagster-k8s's own key (``dagster_k8s.job.USER_DEFINED_K8S_CONFIG_KEY``), kept as a string so
 # that building definitions never imports dagster-k8s.
 K8S_CONFIG_TAG = "dagster-k8s/config"
+# The op tag dagster-celery routes a step's task by (``dagster_celery.tags``, an optional package).
+CELERY_QUEUE_TAG = "dagster-celery/queue"
 # GPU units share this pool; ``dagster instance concurrency set gpu N`` caps them.
 GPU_POOL = "gpu"
 

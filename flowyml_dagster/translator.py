@@ -31,6 +31,7 @@ from flowyml.core.step import Step
 from flowyml_dagster import kubernetes
 from flowyml_dagster.constants import (
     CACHE_STRATEGY_METADATA_KEY,
+    CELERY_QUEUE_TAG,
     EXECUTION_GROUP_METADATA_KEY,
     GPU_POOL,
     K8S_CONFIG_TAG,
@@ -127,7 +128,8 @@ class FlowymlTranslator:
 
     def get_op_tags(self, unit: ExecutionUnit) -> dict[str, Any]:
         """Every user tag (op tags are lenient), plus the Kubernetes config of the unit: its
-        resources' merged with the steps' own ``dagster-k8s/config`` tags (see ``kubernetes``)."""
+        resources' merged with the steps' own ``dagster-k8s/config`` tags (see ``kubernetes``);
+        and its Celery queue, when ``get_celery_queue`` names one."""
         tags: dict[str, Any] = {}
         for step in unit.steps:
             tags.update(step.tags)
@@ -135,6 +137,9 @@ class FlowymlTranslator:
         config = kubernetes.unit_k8s_config(unit, self.get_k8s_config)
         if config:
             tags[K8S_CONFIG_TAG] = config
+        queue = self.get_celery_queue(unit)
+        if queue is not None:
+            tags[CELERY_QUEUE_TAG] = queue
         return tags
 
     def get_asset_tags(self, step: Step) -> dict[str, str]:
@@ -160,6 +165,13 @@ class FlowymlTranslator:
         """GPU units share the ``gpu`` pool; ``dagster instance concurrency set gpu N`` caps it."""
         if unit.resources is not None and unit.resources.gpu is not None:
             return GPU_POOL
+        return None
+
+    def get_celery_queue(self, unit: ExecutionUnit) -> str | None:
+        """The Celery queue of the unit's task under ``celery_executor``; ``None``: the default
+        queue (``dagster``). Nothing is routed by default, since a task on a queue no worker
+        listens to waits forever; override to route by resources, e.g. GPU units to ``gpu``
+        (``examples/celery_definitions.py``), and start a worker with ``-q gpu``."""
         return None
 
     def get_retry_policy(self, unit: ExecutionUnit) -> dg.RetryPolicy | None:

@@ -1,0 +1,35 @@
+"""Finding a server's program, and what a test does when the machine has none.
+
+Outside CI a missing server skips the test, saying which Debian package provides it, so a
+developer without Redis or PostgreSQL can still run the rest. In CI (``CI=true``), where
+``.ci/run`` installs them, a missing program is a failure: a skip there would hide that the
+deployment tests did not run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require_binary(name: str, debian_package: str, *, also_in: Iterable[Path] = ()) -> str:
+    """The path of program ``name`` (on ``PATH``, else in one of ``also_in``); when there is
+    none, skip the test (fail it in CI), naming ``debian_package``."""
+    found = shutil.which(name)
+    if found is None:
+        candidates = (folder / name for folder in also_in)
+        found = next((str(path) for path in candidates if os.access(path, os.X_OK)), None)
+    if found is not None:
+        return found
+    message = f"'{name}' is not installed; on Debian: apt-get install {debian_package}"
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
