@@ -48,7 +48,7 @@ def _fingerprint() -> Callable[..., str]:
 
 
 @functools.cache
-def _code_fingerprint() -> Callable[[Callable[..., Any]], str]:
+def _code_fingerprint() -> Callable[..., str]:
     from flowyml.core.code_fingerprint import code_fingerprint
 
     return code_fingerprint
@@ -282,13 +282,14 @@ class Step:
         own = {*self.inputs, *self.signature.parameter_of_input.values(), *self.param_names}
         return tuple(n for n in self.condition_signature.wanted if n not in own)
 
-    def get_code_hash(self) -> str:
+    def get_code_hash(self, *, secret_key: bytes | None = None) -> str:
         """Fingerprint of the code the step runs: its own syntax tree (decorators excluded), the
         user functions, methods and classes it reaches, the module constants and closure values
         it reads, and the versions of the third-party distributions it uses (see
         :mod:`flowyml.core.code_fingerprint`). Read afresh each time: a notebook may have
-        changed a constant since."""
-        return _code_fingerprint()(self.func)
+        changed a constant since. A secret the code reads (a ``SecretStr`` default) enters as
+        an HMAC under ``secret_key``, as secret params do (see :meth:`get_cache_key`)."""
+        return _code_fingerprint()(self.func, secret_key=secret_key)
 
     def get_input_hash(self, inputs: Mapping[str, Any]) -> str:
         """Fingerprint of the real content of the input values."""
@@ -337,7 +338,8 @@ class Step:
         elif strategy == "input_hash":
             content = ("input_hash", self.scope, self.wiring, inputs, params)
         else:
-            content = ("code_hash", self.get_code_hash(), self.wiring, inputs, params)
+            code = self.get_code_hash(secret_key=secret_key)
+            content = ("code_hash", code, self.wiring, inputs, params)
         return f"{self.name}:{_fingerprint()(content, secret_key=secret_key)}"
 
 
