@@ -37,6 +37,8 @@ CACHE_SECRET_ENV = "FLOWYML_CACHE_SECRET"
 # 32 characters of a random string carry enough entropy for an HMAC key whatever the alphabet
 # (hex: 128 bits); ``secrets.token_urlsafe(32)`` gives 43.
 MIN_SECRET_LENGTH = 32
+# Even 32 characters of a random hex string hold 16 different ones, or as good as.
+MIN_SECRET_DISTINCT = 8
 
 _PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]*")
 # ``s3:bucket``: a protocol of two letters or more (``C:`` is a Windows drive), then ``:``.
@@ -224,17 +226,35 @@ def open_cache_store(cache_dir: str | os.PathLike[str] | None = None) -> StepCac
 
 
 def cache_secret(url: str) -> bytes:
-    """``$FLOWYML_CACHE_SECRET``, which a cache at ``url`` needs to sign and verify its entries."""
+    """``$FLOWYML_CACHE_SECRET``, which a cache at ``url`` needs to sign and verify its entries.
+
+    Refused, naming the variable and never echoing it: unset, shorter than
+    ``MIN_SECRET_LENGTH``, with leading or trailing whitespace (a mounted secret file's trailing
+    newline on only some workers would make them sign with another key, so every read a miss;
+    it is not stripped, since a worker that got it without would disagree), or with fewer than
+    ``MIN_SECRET_DISTINCT`` different characters (``"a" * 40`` is no random string).
+    """
     secret = os.environ.get(CACHE_SECRET_ENV, "")
-    if len(secret) < MIN_SECRET_LENGTH:
-        problem = "is not set" if not secret else f"is shorter than {MIN_SECRET_LENGTH} characters"
-        raise CacheLocationError(
-            f"{CACHE_SECRET_ENV} {problem}: the cache at {url} signs its entries with it, so "
-            "that nobody who can write to the storage can make a worker unpickle their code. Set "
-            f"it to the same random string of at least {MIN_SECRET_LENGTH} characters wherever "
-            f"this cache is used, e.g. from: {_SECRET_HINT}"
+    if not secret:
+        problem = "is not set"
+    elif secret != secret.strip():
+        problem = (
+            "has leading or trailing whitespace (a trailing newline from a mounted secret "
+            "file?), which is part of the key and is not stripped: every worker must use the "
+            "same bytes. Remove it"
         )
-    return secret.encode()
+    elif len(secret) < MIN_SECRET_LENGTH:
+        problem = f"is shorter than {MIN_SECRET_LENGTH} characters"
+    elif len(set(secret)) < MIN_SECRET_DISTINCT:
+        problem = f"has fewer than {MIN_SECRET_DISTINCT} different characters"
+    else:
+        return secret.encode()
+    raise CacheLocationError(
+        f"{CACHE_SECRET_ENV} {problem}: the cache at {url} signs its entries with it, so "
+        "that nobody who can write to the storage can make a worker unpickle their code. Set "
+        f"it to the same random string of at least {MIN_SECRET_LENGTH} characters wherever "
+        f"this cache is used, e.g. from: {_SECRET_HINT}"
+    )
 
 
 def _check_protocol(protocol: str) -> None:

@@ -80,6 +80,39 @@ def test_a_short_cache_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         Pipeline("p", cache_dir="s3://bucket/cache")
 
 
+@pytest.mark.parametrize(
+    "padded", [SECRET + "\n", " " + SECRET, SECRET + " "], ids=["newline", "leading", "trailing"]
+)
+def test_a_cache_secret_with_surrounding_whitespace_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, padded: str
+) -> None:
+    monkeypatch.setenv(CACHE_SECRET_ENV, padded)
+
+    with pytest.raises(
+        CacheLocationError, match=f"{CACHE_SECRET_ENV} has leading or trailing"
+    ) as refused:
+        Pipeline("p", cache_dir="s3://bucket/cache")
+    assert SECRET not in str(refused.value)
+
+
+def test_a_whitespace_only_cache_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CACHE_SECRET_ENV, " " * 40)
+
+    with pytest.raises(CacheLocationError, match=CACHE_SECRET_ENV):
+        Pipeline("p", cache_dir="s3://bucket/cache")
+
+
+def test_a_cache_secret_of_few_different_characters_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    weak = "abab" * 10
+    monkeypatch.setenv(CACHE_SECRET_ENV, weak)
+
+    with pytest.raises(CacheLocationError, match="fewer than 8 different characters") as refused:
+        Pipeline("p", cache_dir="s3://bucket/cache")
+    assert weak not in str(refused.value)
+
+
 def test_an_unknown_protocol_is_refused_naming_the_supported_ones(cache_secret: str) -> None:
     with pytest.raises(CacheLocationError, match=r"'nosuchfs://' is not a storage.*s3://"):
         Pipeline("p", cache_dir="nosuchfs://bucket/cache")
