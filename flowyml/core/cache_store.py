@@ -591,8 +591,8 @@ def _write_temp(dir_fd: int, chunks: Iterable[bytes], *, durable: bool = False) 
 
 class PayloadWriter:
     """The file :meth:`CacheStore.put_streamed` hands its ``dump``: what is written goes to the
-    entry's temporary file and into the payload's length and digest (SHA-256 by default; the
-    HMAC of a signed entry, with its own ``magic``, for ``ObjectCacheStore``).
+    entry's temporary file and into the payload's length and digest (SHA-256), and, for a signed
+    entry of ``ObjectCacheStore`` (its own ``magic``), a ``seal``: the header's MAC.
 
     ``write`` takes any contiguous buffer (``bytes``, a ``memoryview``, the ``PickleBuffer`` of a
     Fortran-ordered array). The first ``_HELD_BACK_BYTES`` are held back, so a small entry is
@@ -601,12 +601,21 @@ class PayloadWriter:
     """
 
     def __init__(
-        self, file: BinaryIO, *, magic: bytes = _MAGIC, digest: PayloadDigest | None = None
+        self,
+        file: BinaryIO,
+        *,
+        magic: bytes = _MAGIC,
+        digest: PayloadDigest | None = None,
+        seal: Callable[[bytes], bytes] | None = None,
+        seal_size: int = 0,
     ) -> None:
         self._file = file
         self._magic = magic
         self._digest: PayloadDigest = digest if digest is not None else hashlib.sha256()
-        self._header_size = len(magic) + _LENGTH.size + self._digest.digest_size
+        # ``seal`` gets the header (magic, length, digest) and returns ``seal_size`` bytes that
+        # end it: the MAC of a signed entry's header, checked before its payload is read.
+        self._seal = seal
+        self._header_size = len(magic) + _LENGTH.size + self._digest.digest_size + seal_size
         self.length = 0
         self._held: bytearray | None = bytearray()  # None once streaming
         # The file's own failure, told apart from an error of ``dump`` that it turned into
@@ -634,6 +643,10 @@ class PayloadWriter:
     def finish(self) -> None:
         """Write the header, now that the payload's length and checksum are known."""
         header = self._magic + _LENGTH.pack(self.length) + self._digest.digest()
+        if self._seal is not None:
+            header += self._seal(header)
+        if len(header) != self._header_size:
+            raise ValueError(f"a header of {len(header)} bytes, not {self._header_size}")
         if self._held is not None:
             self._file.write(header + self._held)
         else:

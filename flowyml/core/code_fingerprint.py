@@ -179,13 +179,16 @@ _SHAPES: dict[int, tuple[weakref.ref[types.CodeType], _Shape]] = {}
 _CLASS_DIGESTS: weakref.WeakKeyDictionary[type, str | None] = weakref.WeakKeyDictionary()
 
 
-def code_fingerprint(func: Callable[..., Any]) -> str:
+def code_fingerprint(func: Callable[..., Any], *, secret_key: bytes | None = None) -> str:
     """Hex SHA-256 of ``func``'s code, the user code it reaches and the values that code reads.
 
     See the module docstring for exactly what is covered. Raises ``UncachableCodeError`` when a
-    value it reads cannot be fingerprinted.
+    value it reads cannot be fingerprinted. A secret the code reads (a ``SecretStr`` default, a
+    global, a closure variable) enters as ``HMAC-SHA256(secret_key, secret)``, as secret params
+    do in a cache key: with the store's key the fingerprint is the same in every process using
+    that store; without one a random key of this process is used (see ``fingerprint``).
     """
-    walk = _Walk()
+    walk = _Walk(secret_key)
     walk.mark_bare(func)
     walk.feed(func, "step", _name_of(func))
     walk.run()
@@ -200,7 +203,8 @@ class _Walk:
     its number only, which is what makes cycles terminate.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, secret_key: bytes | None = None) -> None:
+        self.secret_key = secret_key
         self.parts: list[str] = [_FORMAT, f"py{_PYTHON}"]
         self.units: dict[int, int] = {}
         self.queue: list[Any] = []
@@ -283,7 +287,10 @@ class _Walk:
     def value(self, value: Any, what: str, reader: str) -> str:
         known = self.values.get(id(value))
         if known is None:
-            known = self.values[id(value)] = (value, _value_digest(value, what, reader))
+            known = self.values[id(value)] = (
+                value,
+                _value_digest(value, what, reader, self.secret_key),
+            )
         return known[1]
 
     def feed_partial(self, value: functools.partial[Any], what: str, reader: str) -> None:
@@ -427,9 +434,9 @@ def _name_of(obj: Any) -> str:
     return f"{getattr(obj, '__qualname__', type(obj).__qualname__)}()"
 
 
-def _value_digest(value: Any, what: str, reader: str) -> str:
+def _value_digest(value: Any, what: str, reader: str, secret_key: bytes | None) -> str:
     try:
-        return fingerprint(value)
+        return fingerprint(value, secret_key=secret_key)
     except Exception as exc:
         cls = type(value)
         raise UncachableCodeError(

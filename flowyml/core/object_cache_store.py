@@ -3,12 +3,15 @@ what it loads.
 
 Entries are pickles, and loading a pickle runs code. On a local disk ``CacheStore`` trusts an entry
 because only the user could have written it; in a bucket anyone with write access could, and its
-permissions cannot be checked from here. So every entry is signed: its header carries
-``HMAC-SHA256(entry key, magic || SHA-256(cache key) || payload)``, and an entry whose signature
-does not verify (``hmac.compare_digest``) is a miss with a warning, never unpickled. The entry key
-is derived from ``$FLOWYML_CACHE_SECRET``, shared by every machine using the cache and never
-written anywhere; binding the cache key in stops a valid entry from being copied under another
-key. The whole payload is verified, from a local spool file, before ``pickle.load`` sees a byte.
+permissions cannot be checked from here. So every entry is signed: its header is the magic, the
+payload's length and SHA-256, and ``HMAC-SHA256(entry key, magic || length || SHA-256(payload) ||
+SHA-256(cache key))``. A reader verifies that MAC (``hmac.compare_digest``) from the header alone,
+so a forged entry is rejected before any of its payload is downloaded (a planted huge object costs
+one small read); the payload is then checked against the signed SHA-256 as it streams into a local
+spool file, and only an entry that passes both is unpickled: ``pickle.load`` never sees a byte of
+an unverified payload. Anything else is a miss with a warning. The entry key is derived from
+``$FLOWYML_CACHE_SECRET``, shared by every machine using the cache and never written anywhere;
+binding the cache key in stops a valid entry from being copied under another key.
 
 An entry is uploaded in one request from a complete local spool file (a PUT, or a multipart upload
 that the store publishes only when it completes), so a reader never sees a torn entry under the
@@ -41,9 +44,12 @@ from flowyml.core.cache_store import _HELD_BACK_BYTES, _LENGTH, PayloadWriter
 logger = logging.getLogger(__name__)
 
 # Another magic than the local store's: an unsigned local entry copied into a bucket is a miss.
-_SIGNED_MAGIC = b"FLOWYML-SIGNED1\n"
+# Version 2 signs the header (with the payload's SHA-256) instead of the payload itself, so a
+# forgery is caught before its payload is read; a version 1 entry is a miss.
+_SIGNED_MAGIC = b"FLOWYML-SIGNED2\n"
+_DIGEST_SIZE = hashlib.sha256().digest_size
 _MAC_SIZE = hashlib.sha256().digest_size
-_SIGNED_HEADER_SIZE = len(_SIGNED_MAGIC) + _LENGTH.size + _MAC_SIZE
+_SIGNED_HEADER_SIZE = len(_SIGNED_MAGIC) + _LENGTH.size + _DIGEST_SIZE + _MAC_SIZE
 # Labels of the keys derived from the shared secret: one signs entries, one keys secret params.
 _ENTRY_KEY_LABEL = b"flowyml cache: entry signatures v1"
 _PARAMS_KEY_LABEL = b"flowyml cache: secret params v1"
@@ -94,8 +100,9 @@ class ObjectCacheStore:
         path = self.path_for(key)
         with tempfile.SpooledTemporaryFile(max_size=_HELD_BACK_BYTES) as spool:
             try:
-                with self._filesystem.open(path, "rb") as remote:
-                    problem = _copy_verified(remote, spool, self._signature(key))
+                # Blocks of _CHUNK_BYTES: reading the header must not fetch s3fs's default 50 MiB.
+                with self._filesystem.open(path, "rb", block_size=_CHUNK_BYTES) as remote:
+                    problem = _copy_verified(remote, spool, self._header_mac(key))
             except FileNotFoundError:
                 return False, None
             except Exception as exc:  # the storage library's errors are not all OSErrors
@@ -142,7 +149,9 @@ class ObjectCacheStore:
         except OSError as exc:
             return self._not_cached(path, exc)
         with spool:
-            writer = PayloadWriter(spool, magic=_SIGNED_MAGIC, digest=self._signature(key))
+            writer = PayloadWriter(
+                spool, magic=_SIGNED_MAGIC, seal=self._header_mac(key), seal_size=_MAC_SIZE
+            )
             try:
                 dump(writer)
             except BaseException as exc:
@@ -183,43 +192,55 @@ class ObjectCacheStore:
         )
         return False
 
-    def _signature(self, key: str) -> hmac.HMAC:
-        """The HMAC of ``key``'s entry, primed with the magic and the key's digest."""
-        mac = hmac.new(self._entry_key, _SIGNED_MAGIC, "sha256")
-        mac.update(hashlib.sha256(key.encode()).digest())
+    def _header_mac(self, key: str) -> Callable[[bytes], bytes]:
+        """The MAC of a header (magic, length, payload SHA-256) of ``key``'s entry: it signs the
+        payload through its SHA-256, and binds the entry to its cache key."""
+        bound = hashlib.sha256(key.encode()).digest()
+
+        def mac(header: bytes) -> bytes:
+            return hmac.digest(self._entry_key, header + bound, "sha256")
+
         return mac
 
     def _url(self, path: str) -> str:
         return self.location + path[len(self._root) :]
 
 
-def _copy_verified(remote: IO[bytes], spool: IO[bytes], mac: hmac.HMAC) -> str | None:
-    """Copy the payload of the entry open in ``remote`` into ``spool`` through ``mac``; why it is
-    not a valid signed entry, else ``None``.
+def _copy_verified(
+    remote: IO[bytes], spool: IO[bytes], header_mac: Callable[[bytes], bytes]
+) -> str | None:
+    """Copy the payload of the entry open in ``remote`` into ``spool``; why it is not a valid
+    signed entry, else ``None``.
 
-    The object's size is checked against the header's length before any payload is read (a
-    padded object is not downloaded), and the copy stops at that length.
+    The header's MAC is verified before any payload is read (a forged entry costs one read of
+    its header, however large the object), then the object's size against the header's length
+    (a padded object is not downloaded), then the payload's SHA-256 while it is copied, stopping
+    at that length.
     """
     header = remote.read(_SIGNED_HEADER_SIZE)
     if len(header) < _SIGNED_HEADER_SIZE or not header.startswith(_SIGNED_MAGIC):
         return f"is not a signed entry (no {_SIGNED_MAGIC.strip().decode()} header)"
+    signed, mac = header[:-_MAC_SIZE], header[-_MAC_SIZE:]
+    if not hmac.compare_digest(header_mac(signed), mac):
+        return (
+            "has a signature that does not verify (written without this cache's "
+            "FLOWYML_CACHE_SECRET, or altered); its payload was not read"
+        )
     (length,) = _LENGTH.unpack_from(header, len(_SIGNED_MAGIC))
     size = getattr(remote, "size", None)
     if size is not None and size != _SIGNED_HEADER_SIZE + length:
         return f"is damaged ({size} bytes; its header says {_SIGNED_HEADER_SIZE + length})"
+    digest = hashlib.sha256()
     remaining = length
     while remaining:
         chunk = remote.read(min(remaining, _CHUNK_BYTES))
         if not chunk:
             return f"is damaged (truncated: {length - remaining} of {length} payload bytes)"
-        mac.update(chunk)
+        digest.update(chunk)
         spool.write(chunk)
         remaining -= len(chunk)
     if remote.read(1):
         return "is damaged (longer than its header says)"
-    if not hmac.compare_digest(mac.digest(), header[-_MAC_SIZE:]):
-        return (
-            "has a signature that does not verify (written without this cache's "
-            "FLOWYML_CACHE_SECRET, or altered)"
-        )
+    if not hmac.compare_digest(digest.digest(), signed[-_DIGEST_SIZE:]):
+        return "is damaged or altered (its payload does not match its signed checksum)"
     return None

@@ -13,6 +13,7 @@ import functools
 import inspect
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -48,7 +49,7 @@ def _fingerprint() -> Callable[..., str]:
 
 
 @functools.cache
-def _code_fingerprint() -> Callable[[Callable[..., Any]], str]:
+def _code_fingerprint() -> Callable[..., str]:
     from flowyml.core.code_fingerprint import code_fingerprint
 
     return code_fingerprint
@@ -282,13 +283,14 @@ class Step:
         own = {*self.inputs, *self.signature.parameter_of_input.values(), *self.param_names}
         return tuple(n for n in self.condition_signature.wanted if n not in own)
 
-    def get_code_hash(self) -> str:
+    def get_code_hash(self, *, secret_key: bytes | None = None) -> str:
         """Fingerprint of the code the step runs: its own syntax tree (decorators excluded), the
         user functions, methods and classes it reaches, the module constants and closure values
         it reads, and the versions of the third-party distributions it uses (see
         :mod:`flowyml.core.code_fingerprint`). Read afresh each time: a notebook may have
-        changed a constant since."""
-        return _code_fingerprint()(self.func)
+        changed a constant since. A secret the code reads (a ``SecretStr`` default) enters as
+        an HMAC under ``secret_key``, as secret params do (see :meth:`get_cache_key`)."""
+        return _code_fingerprint()(self.func, secret_key=secret_key)
 
     def get_input_hash(self, inputs: Mapping[str, Any]) -> str:
         """Fingerprint of the real content of the input values."""
@@ -296,10 +298,17 @@ class Step:
 
     @property
     def scope(self) -> tuple[str, str]:
-        """Where the step is defined (source file, qualified name): keys that leave the code out
-        still never match another project's or another step's entries."""
-        source = self.source_file or getattr(self.func, "__module__", "?")
-        return source, getattr(self.func, "__qualname__", self.name)
+        """Where the step is defined (module, qualified name): keys that leave the code out
+        still never match another project's or another step's entries.
+
+        The module is its import name (``myproject.steps``), not its file: a checkout at
+        another path (another host, another worker image) shares the cache. Only a function of
+        a module without an import name (a script run as ``python file.py``, a notebook) is
+        scoped by its source file.
+        """
+        return _module_scope(self.func, self.source_file), getattr(
+            self.func, "__qualname__", self.name
+        )
 
     @property
     def wiring(self) -> tuple[Any, ...]:
@@ -337,7 +346,8 @@ class Step:
         elif strategy == "input_hash":
             content = ("input_hash", self.scope, self.wiring, inputs, params)
         else:
-            content = ("code_hash", self.get_code_hash(), self.wiring, inputs, params)
+            code = self.get_code_hash(secret_key=secret_key)
+            content = ("code_hash", code, self.wiring, inputs, params)
         return f"{self.name}:{_fingerprint()(content, secret_key=secret_key)}"
 
 
@@ -712,6 +722,19 @@ def _field_error(step: str, field_name: str, exc: ValidationError) -> StepDefini
     return StepDefinitionError(
         step, f"{field_name}.{location}" if location else field_name, message
     )
+
+
+def _module_scope(func: Callable[..., Any], source_file: str | None) -> str:
+    """``module:<import name>`` of the module defining ``func``, or ``file:<path>`` when that
+    module cannot be imported by name (``__main__`` of a script, code without a module)."""
+    name = getattr(func, "__module__", None)
+    module = sys.modules.get(name) if name else None
+    spec = getattr(module, "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":
+        return f"module:{spec.name}"  # ``python -m pkg.mod``: ``__main__`` imported as pkg.mod
+    if source_file is not None:
+        return f"file:{source_file}"
+    return f"module:{name or '?'}"
 
 
 def _source_of(func: Callable[..., Any]) -> tuple[str, str | None, int | None]:

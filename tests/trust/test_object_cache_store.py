@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import s3fs
+import s3fs.core
 
 from flowyml.core.cache_location import CACHE_SECRET_ENV, open_cache_store
 from flowyml.core.cache_store import _LENGTH, _MAGIC
@@ -101,6 +102,47 @@ def test_an_entry_signed_with_another_secret_is_a_miss_and_never_unpickled(
     assert store.get(KEY) == (False, None)
     assert not marker.exists()
     assert "signature that does not verify" in flowyml_warnings.text
+
+
+def test_a_forged_huge_entry_is_refused_after_reading_its_header_only(
+    store: ObjectCacheStore,
+    monkeypatch: pytest.MonkeyPatch,
+    flowyml_warnings: pytest.LogCaptureFixture,
+) -> None:
+    forger = ObjectCacheStore(store.location, OTHER_SECRET.encode())
+    assert forger.put(KEY, pickle.dumps(bytes(16 << 20)))  # 16 MiB planted
+    fetched: list[int] = []
+    fetch_range = s3fs.core.S3File._fetch_range
+
+    def counting(self: s3fs.core.S3File, start: int, end: int) -> bytes:
+        data = fetch_range(self, start, end)
+        fetched.append(len(data))
+        return data
+
+    monkeypatch.setattr(s3fs.core.S3File, "_fetch_range", counting)
+
+    assert store.get(KEY) == (False, None)
+    assert "signature that does not verify" in flowyml_warnings.text
+    assert sum(fetched) <= 2 << 20  # the header's block, not the 16 MiB
+
+
+def test_a_payload_altered_behind_a_genuine_header_is_a_miss_and_never_unpickled(
+    store: ObjectCacheStore,
+    bucket: s3fs.S3FileSystem,
+    tmp_path: Path,
+    flowyml_warnings: pytest.LogCaptureFixture,
+) -> None:
+    marker = tmp_path / "unpickled"
+    genuine = pickle.dumps(Planted(tmp_path / "untouched"))
+    planted = pickle.dumps(Planted(marker))
+    assert len(genuine) == len(planted)
+    store.put(KEY, genuine)
+    whole = bucket.cat_file(store.path_for(KEY))
+    bucket.pipe_file(store.path_for(KEY), whole[: -len(planted)] + planted)
+
+    assert store.get(KEY) == (False, None)
+    assert not marker.exists()
+    assert "does not match its signed checksum" in flowyml_warnings.text
 
 
 def test_a_signed_entry_copied_under_another_key_is_a_miss(
