@@ -15,8 +15,9 @@ A step's own ``dagster-k8s/config`` tag (a security context, job metadata ...) i
 what its resources produce, as dagster-k8s merges configs: dicts key by key, lists appended without
 duplicates, and for the same leaf the tag's value wins. Two leaves are guarded, because a different
 value there would silently undo what ``resources`` asked for: a GPU request or limit, and a node
-selector label. Those, and two steps of an execution group giving one leaf two values, are
-refused at build time with an error naming the step(s) and the field.
+selector label. Those, and two steps of an execution group giving one leaf two values (or one
+named item of a list, an ``env`` variable or a volume, two contents), are refused at build time
+with an error naming the step(s) and the field.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ from flowyml_dagster.constants import K8S_CONFIG_TAG
 # Lists a merge replaces instead of appending to, as dagster-k8s's ALWAYS_SHALLOW_MERGE_LIST_FIELDS:
 # half of one command and half of another is neither.
 _WHOLE_LISTS = frozenset({"command", "args"})
+# Lists of named items, by the key naming them: two different items of one name are one too many
+# (the container gets both values of an env var; Kubernetes refuses two volumes of one name).
+_NAMED_LISTS = {
+    "env": "name",
+    "volumes": "name",
+    "volume_mounts": "mount_path",
+    "containers": "name",
+    "init_containers": "name",
+}
 
 # Extended-resource names by GPU vendor prefix of ``gpu_type``; NVIDIA's unless it says otherwise.
 _GPU_RESOURCE_BY_VENDOR = {"amd": "amd.com/gpu", "intel": "gpu.intel.com/i915"}
@@ -191,14 +201,45 @@ def _deep_merge(
         elif isinstance(old, Mapping) and isinstance(value, Mapping):
             merged[key] = _deep_merge(old, value, resolve, here)
         elif isinstance(old, list) and isinstance(value, list) and key not in _WHOLE_LISTS:
-            merged[key] = old + [item for item in value if item not in old]
+            merged[key] = _merge_list(key, old, value, resolve, here)
         elif old != value:
             merged[key] = resolve(here, old, value)
     return merged
 
 
+def _merge_list(
+    key: str, old: list[Any], new: list[Any], resolve: Resolve, path: tuple[str, ...]
+) -> list[Any]:
+    """``new``'s items appended to ``old``'s but those already there; in a list of named items
+    (``env`` ...), an item named as one already there but different is ``resolve``'s to settle:
+    appended, the pod would get both (two values of one variable, two volumes of one name)."""
+    merged = list(old)
+    by = _NAMED_LISTS.get(key)
+    for item in new:
+        if item in merged:
+            continue
+        name = item.get(by) if by and isinstance(item, Mapping) else None
+        index = (
+            next(
+                (i for i, o in enumerate(merged) if isinstance(o, Mapping) and o.get(by) == name),
+                None,
+            )
+            if name is not None
+            else None
+        )
+        if index is None:
+            merged.append(item)
+        else:
+            merged[index] = resolve((*path, _item(by, name)), merged[index], item)
+    return merged
+
+
+def _item(by: str, name: Any) -> str:
+    return f"[{by}={name!r}]"
+
+
 def _dotted(path: tuple[str, ...]) -> str:
-    return ".".join(path)
+    return ".".join(path).replace(".[", "[")
 
 
 def _guarded(path: tuple[str, ...]) -> bool:
@@ -242,8 +283,12 @@ def _theirs(path: tuple[str, ...], ours: Any, theirs: Any) -> Any:
 
 def _leaf(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = config
-    for key in path:
-        value = value.get(key) if isinstance(value, Mapping) else None
+    for index, key in enumerate(path):
+        if isinstance(value, list):  # key is ``_item``'s: the named item of that list
+            by = _NAMED_LISTS.get(path[index - 1], "")
+            value = next((v for v in value if _item(by, v.get(by)) == key), None)
+        else:
+            value = value.get(key) if isinstance(value, Mapping) else None
     return value
 
 

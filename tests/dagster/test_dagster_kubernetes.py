@@ -398,3 +398,45 @@ def test_two_grouped_steps_giving_one_leaf_two_values_fail_the_build_naming_both
 
     assert "steps 'first' and 'second'" in str(raised.value)
     assert "container_config.security_context.run_as_user to 1000 and 2000" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("first_item", "second_item", "field"),
+    [
+        (
+            {"container_config": {"env": [{"name": "A", "value": "1"}]}},
+            {"container_config": {"env": [{"name": "A", "value": "2"}]}},
+            "container_config.env[name='A']",
+        ),
+        (
+            {"pod_spec_config": {"volumes": [{"name": "data", "empty_dir": {}}]}},
+            {"pod_spec_config": {"volumes": [{"name": "data", "secret": {"secret_name": "s"}}]}},
+            "pod_spec_config.volumes[name='data']",
+        ),
+        (
+            {"container_config": {"volume_mounts": [{"name": "a", "mount_path": "/data"}]}},
+            {"container_config": {"volume_mounts": [{"name": "b", "mount_path": "/data"}]}},
+            "container_config.volume_mounts[mount_path='/data']",
+        ),
+    ],
+    ids=["env", "volumes", "volume_mounts"],
+)
+def test_two_grouped_steps_giving_one_named_item_two_contents_fail_the_build_naming_both(
+    first_item: dict[str, Any], second_item: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(PipelineDefinitionError) as raised:
+        job_of(*grouped(first_item, second_item))
+
+    assert "steps 'first' and 'second'" in str(raised.value)
+    assert f"set {field} to " in str(raised.value)
+
+
+def test_two_grouped_steps_giving_different_env_vars_bring_them_together() -> None:
+    steps = grouped(
+        {"container_config": {"env": [{"name": "A", "value": "1"}]}},
+        {"container_config": {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}},
+    )
+
+    env = rendered_job("unit", job_of(*steps)).spec.template.spec.containers[0].env
+
+    assert [(e.name, e.value) for e in env if e.name in ("A", "B")] == [("A", "1"), ("B", "2")]
