@@ -14,9 +14,11 @@ with other spellings of the type), so ``gpu_type`` becomes a node selector only 
 A step's own ``dagster-k8s/config`` tag (a security context, job metadata ...) is deep-merged with
 what its resources produce, as dagster-k8s merges configs: dicts key by key, lists appended without
 duplicates, and for the same leaf the tag's value wins. Two leaves are guarded, because a different
-value there would silently undo what ``resources`` asked for: a GPU request or limit, and a node
-selector label. Those, and two steps of an execution group giving one leaf two values, are
-refused at build time with an error naming the step(s) and the field.
+value there would silently undo what ``resources`` asked for: a GPU request or limit (the same
+number, ``1`` for ``"1"``, is the same; another vendor's GPU next to it is refused too), and a node
+selector label. Those, and two steps of an execution group giving one leaf two values (or one
+named item of a list, an ``env`` variable or a volume, two contents), are refused at build time
+with an error naming the step(s) and the field, as is a ``null`` anywhere in the tag.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ from flowyml_dagster.constants import K8S_CONFIG_TAG
 # Lists a merge replaces instead of appending to, as dagster-k8s's ALWAYS_SHALLOW_MERGE_LIST_FIELDS:
 # half of one command and half of another is neither.
 _WHOLE_LISTS = frozenset({"command", "args"})
+# Lists of named items, by the key naming them: two different items of one name are one too many
+# (the container gets both values of an env var; Kubernetes refuses two volumes of one name).
+_NAMED_LISTS = {
+    "env": "name",
+    "volumes": "name",
+    "volume_mounts": "mount_path",
+    "containers": "name",
+    "init_containers": "name",
+}
 
 # Extended-resource names by GPU vendor prefix of ``gpu_type``; NVIDIA's unless it says otherwise.
 _GPU_RESOURCE_BY_VENDOR = {"amd": "amd.com/gpu", "intel": "gpu.intel.com/i915"}
@@ -143,6 +154,7 @@ def unit_k8s_config(
         raise PipelineDefinitionError(f"{where}: resources: {exc}") from None
     own = [(s.name, config) for s in unit.steps if (config := _own_config(s.name, s.tags))]
     for step_name, config in own:  # each tag against resources first, to name its step
+        _check_gpu_names(step_name, generated, config)
         _deep_merge(generated, config, _guard(step_name))
     users: dict[str, Any] = {}
     for index, (step_name, config) in enumerate(own):
@@ -163,6 +175,10 @@ def _own_config(step_name: str, tags: Mapping[str, str]) -> dict[str, Any]:
         raise PipelineDefinitionError(f"{field}: not a JSON object ({exc})") from None
     if not isinstance(given, dict):
         raise PipelineDefinitionError(f"{field}: must be a JSON object, got {text!r}")
+    if (null := _null_path(given)) is not None:  # dagster-k8s: "'NoneType' has no ... 'items'"
+        raise PipelineDefinitionError(
+            f"{field}: {_dotted(null)} is null; leave it out or give it a value"
+        )
     try:
         from dagster_k8s.job import get_user_defined_k8s_config
     except ImportError:
@@ -175,6 +191,43 @@ def _own_config(step_name: str, tags: Mapping[str, str]) -> dict[str, Any]:
     except Exception as exc:  # a Kubernetes key it does not know is a bare Exception
         raise PipelineDefinitionError(f"{field}: {exc}") from None
     return {key: parsed[key] for key in given}
+
+
+def _null_path(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The path of the first ``None`` in ``value``, if any."""
+    if value is None:
+        return path
+    items = value.items() if isinstance(value, Mapping) else ()
+    if isinstance(value, list):
+        items = ((f"[{index}]", item) for index, item in enumerate(value))
+    for key, item in items:
+        if (found := _null_path(item, (*path, key))) is not None:
+            return found
+    return None
+
+
+def _check_gpu_names(step_name: str, generated: Mapping[str, Any], own: Mapping[str, Any]) -> None:
+    """A tag may not add a GPU of another vendor next to the one the resources ask for: the pod
+    would wait for nodes with both, or get GPUs its step did not ask for."""
+    wanted = _leaf(generated, ("container_config", "resources"))
+    given = _leaf(own, ("container_config", "resources"))
+    if not isinstance(wanted, Mapping) or not isinstance(given, Mapping):
+        return
+    ours = {name for part in wanted.values() for name in part if _is_gpu(name)}
+    if not ours:
+        return
+    for part, quantities in given.items():
+        for name in quantities if isinstance(quantities, Mapping) else ():
+            if _is_gpu(name) and name not in ours:
+                raise PipelineDefinitionError(
+                    f"step '{step_name}': tags[{K8S_CONFIG_TAG!r}]: container_config.resources."
+                    f"{part}.{name} is another GPU than the step's resources ask for "
+                    f"({', '.join(sorted(ours))}); change resources or the translator, not the tag"
+                )
+
+
+def _is_gpu(resource_name: str) -> bool:
+    return resource_name in _GPU_RESOURCES or resource_name.endswith("/gpu")
 
 
 def _deep_merge(
@@ -191,14 +244,45 @@ def _deep_merge(
         elif isinstance(old, Mapping) and isinstance(value, Mapping):
             merged[key] = _deep_merge(old, value, resolve, here)
         elif isinstance(old, list) and isinstance(value, list) and key not in _WHOLE_LISTS:
-            merged[key] = old + [item for item in value if item not in old]
+            merged[key] = _merge_list(key, old, value, resolve, here)
         elif old != value:
             merged[key] = resolve(here, old, value)
     return merged
 
 
+def _merge_list(
+    key: str, old: list[Any], new: list[Any], resolve: Resolve, path: tuple[str, ...]
+) -> list[Any]:
+    """``new``'s items appended to ``old``'s but those already there; in a list of named items
+    (``env`` ...), an item named as one already there but different is ``resolve``'s to settle:
+    appended, the pod would get both (two values of one variable, two volumes of one name)."""
+    merged = list(old)
+    by = _NAMED_LISTS.get(key)
+    for item in new:
+        if item in merged:
+            continue
+        name = item.get(by) if by and isinstance(item, Mapping) else None
+        index = (
+            next(
+                (i for i, o in enumerate(merged) if isinstance(o, Mapping) and o.get(by) == name),
+                None,
+            )
+            if name is not None
+            else None
+        )
+        if index is None:
+            merged.append(item)
+        else:
+            merged[index] = resolve((*path, _item(by, name)), merged[index], item)
+    return merged
+
+
+def _item(by: str, name: Any) -> str:
+    return f"[{by}={name!r}]"
+
+
 def _dotted(path: tuple[str, ...]) -> str:
-    return ".".join(path)
+    return ".".join(path).replace(".[", "[")
 
 
 def _guarded(path: tuple[str, ...]) -> bool:
@@ -214,7 +298,7 @@ def _guarded(path: tuple[str, ...]) -> bool:
 
 def _guard(step_name: str) -> Resolve:
     def resolve(path: tuple[str, ...], ours: Any, theirs: Any) -> Any:
-        if _guarded(path):
+        if _guarded(path) and not (_is_gpu(path[-1]) and str(theirs) == str(ours)):
             raise PipelineDefinitionError(
                 f"step '{step_name}': tags[{K8S_CONFIG_TAG!r}]: {_dotted(path)} is {theirs!r} but "
                 f"the step's resources (through the translator) make it {ours!r}; change resources "
@@ -237,13 +321,18 @@ def _clash(step_name: str, earlier: list[tuple[str, dict[str, Any]]]) -> Resolve
 
 
 def _theirs(path: tuple[str, ...], ours: Any, theirs: Any) -> Any:
-    return theirs
+    """The tag's value, but resources' spelling of a guarded leaf (checked equal: 1 and '1')."""
+    return ours if _guarded(path) else theirs
 
 
 def _leaf(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = config
-    for key in path:
-        value = value.get(key) if isinstance(value, Mapping) else None
+    for index, key in enumerate(path):
+        if isinstance(value, list):  # key is ``_item``'s: the named item of that list
+            by = _NAMED_LISTS.get(path[index - 1], "")
+            value = next((v for v in value if _item(by, v.get(by)) == key), None)
+        else:
+            value = value.get(key) if isinstance(value, Mapping) else None
     return value
 
 

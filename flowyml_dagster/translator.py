@@ -43,6 +43,7 @@ from flowyml_dagster.constants import (
     TIMEOUT_METADATA_KEY,
 )
 from flowyml_dagster.names import dagster_name, key_path
+from flowyml_dagster.tags import check_queue, unit_tags
 
 _CODE_REFERENCES_KEY = "dagster/code_references"
 # A dict with more entries is data (scores per row ...), not a set of metrics for the event log.
@@ -130,16 +131,14 @@ class FlowymlTranslator:
         """Every user tag (op tags are lenient), plus the Kubernetes config of the unit: its
         resources' merged with the steps' own ``dagster-k8s/config`` tags (see ``kubernetes``);
         and its Celery queue, when ``get_celery_queue`` names one."""
-        tags: dict[str, Any] = {}
-        for step in unit.steps:
-            tags.update(step.tags)
-        tags.pop(K8S_CONFIG_TAG, None)  # each step's own is merged in below
+        tags: dict[str, Any] = unit_tags(unit)  # two values of one tag in a group: an error
         config = kubernetes.unit_k8s_config(unit, self.get_k8s_config)
         if config:
             tags[K8S_CONFIG_TAG] = config
         queue = self.get_celery_queue(unit)
         if queue is not None:
-            tags[CELERY_QUEUE_TAG] = queue
+            where = f"op '{self.get_op_name(unit)}': FlowymlTranslator.get_celery_queue"
+            tags[CELERY_QUEUE_TAG] = check_queue(queue, where)
         return tags
 
     def get_asset_tags(self, step: Step) -> dict[str, str]:

@@ -14,9 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# Matched with ``fullmatch`` only: ``$`` would also match before a final newline ("4\n").
-_CPU = re.compile(r"(?P<number>\d+(\.\d+)?)(?P<milli>m?)")
-_BYTES = re.compile(r"(?P<number>\d+(\.\d+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|KB|MB|GB|TB|PB|K|M|G|T|P|B)?")
+# Matched with ``fullmatch`` only: ``$`` would also match before a final newline ("4\n"). Digits
+# are ASCII ``[0-9]``: ``\d`` also matches Arabic-Indic or fullwidth ones, refused by Kubernetes.
+_CPU = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)(?P<milli>m?)")
+_BYTES = re.compile(
+    r"(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|KB|MB|GB|TB|PB|K|M|G|T|P|B)?"
+)
 # A non-empty Kubernetes label value: what ``gpu_type`` and node labels become in a node selector.
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 # A Kubernetes label key: an optional DNS-subdomain prefix and a slash, then a name.

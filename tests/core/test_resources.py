@@ -112,6 +112,32 @@ def test_a_bad_resource_value_fails_the_decoration_naming_step_and_field(
     assert f"step 'train': {field}:" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("resources", "field"),
+    [
+        ({"cpu": "\u0664"}, "resources.cpu"),  # Arabic-Indic 4
+        ({"cpu": "\uff14"}, "resources.cpu"),  # fullwidth 4
+        ({"cpu": "1.\u0665"}, "resources.cpu"),
+        ({"memory": "\u0661\u0666Gi"}, "resources.memory"),  # Arabic-Indic 16
+        ({"storage": "\uff11\uff10Gi"}, "resources.storage"),  # fullwidth 10
+        ({"gpu": {"count": 1, "memory": "\u0664\u0660Gi"}}, "resources.gpu.memory"),
+    ],
+    ids=lambda r: repr(r),
+)
+def test_a_quantity_with_non_ascii_digits_fails_the_decoration(
+    resources: dict[str, Any], field: str
+) -> None:
+    # Python's \d and Decimal read them as numbers; Kubernetes refuses the pod.
+    with pytest.raises(StepDefinitionError) as raised:
+
+        @step(resources=resources)
+        def train() -> None:
+            return None
+
+    assert raised.value.step == "train"
+    assert raised.value.field == field
+
+
 def test_a_resources_dict_is_validated_into_the_steps_requirements() -> None:
     @step(resources={"cpu": 2, "memory": "4Gi", "gpu": {"type": "nvidia-a100", "count": 2}})
     def train() -> None:

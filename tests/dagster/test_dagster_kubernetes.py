@@ -290,6 +290,45 @@ def test_a_tag_changing_the_gpu_limit_fails_the_build_naming_step_and_field() ->
     assert "container_config.resources.limits.nvidia.com/gpu is '0'" in str(raised.value)
 
 
+def test_a_tag_giving_the_gpu_limit_as_the_same_number_builds_with_resources_spelling() -> None:
+    same = {"container_config": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}
+
+    job = rendered_job("train", job_of(gpu_step(**own_config(same))))
+
+    assert container_resources(job)["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_a_tag_adding_another_vendors_gpu_fails_the_build_naming_step_and_field() -> None:
+    amd_too = {"container_config": {"resources": {"limits": {"amd.com/gpu": "1"}}}}
+
+    with pytest.raises(PipelineDefinitionError) as raised:
+        job_of(gpu_step(**own_config(amd_too)))
+
+    assert str(raised.value).startswith(TRAIN_TAG)
+    assert "container_config.resources.limits.amd.com/gpu is another GPU" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        (
+            {"container_config": {"resources": {"limits": None}}},
+            "container_config.resources.limits",
+        ),
+        ({"pod_spec_config": {"node_selector": None}}, "pod_spec_config.node_selector"),
+    ],
+    ids=["limits", "node_selector"],
+)
+def test_a_null_section_in_a_tag_fails_the_build_naming_step_and_field(
+    config: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(PipelineDefinitionError) as raised:
+        job_of(gpu_step(**own_config(config)))
+
+    assert str(raised.value).startswith(TRAIN_TAG)
+    assert f"{field} is null" in str(raised.value)
+
+
 def test_a_tag_moving_the_pod_off_the_gpu_type_fails_the_build() -> None:
     elsewhere = {"pod_spec_config": {"node_selector": {"cloud.google.com/gke-accelerator": "none"}}}
 
@@ -398,3 +437,45 @@ def test_two_grouped_steps_giving_one_leaf_two_values_fail_the_build_naming_both
 
     assert "steps 'first' and 'second'" in str(raised.value)
     assert "container_config.security_context.run_as_user to 1000 and 2000" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("first_item", "second_item", "field"),
+    [
+        (
+            {"container_config": {"env": [{"name": "A", "value": "1"}]}},
+            {"container_config": {"env": [{"name": "A", "value": "2"}]}},
+            "container_config.env[name='A']",
+        ),
+        (
+            {"pod_spec_config": {"volumes": [{"name": "data", "empty_dir": {}}]}},
+            {"pod_spec_config": {"volumes": [{"name": "data", "secret": {"secret_name": "s"}}]}},
+            "pod_spec_config.volumes[name='data']",
+        ),
+        (
+            {"container_config": {"volume_mounts": [{"name": "a", "mount_path": "/data"}]}},
+            {"container_config": {"volume_mounts": [{"name": "b", "mount_path": "/data"}]}},
+            "container_config.volume_mounts[mount_path='/data']",
+        ),
+    ],
+    ids=["env", "volumes", "volume_mounts"],
+)
+def test_two_grouped_steps_giving_one_named_item_two_contents_fail_the_build_naming_both(
+    first_item: dict[str, Any], second_item: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(PipelineDefinitionError) as raised:
+        job_of(*grouped(first_item, second_item))
+
+    assert "steps 'first' and 'second'" in str(raised.value)
+    assert f"set {field} to " in str(raised.value)
+
+
+def test_two_grouped_steps_giving_different_env_vars_bring_them_together() -> None:
+    steps = grouped(
+        {"container_config": {"env": [{"name": "A", "value": "1"}]}},
+        {"container_config": {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}},
+    )
+
+    env = rendered_job("unit", job_of(*steps)).spec.template.spec.containers[0].env
+
+    assert [(e.name, e.value) for e in env if e.name in ("A", "B")] == [("A", "1"), ("B", "2")]
