@@ -87,7 +87,7 @@ class Step:
 
     ``resources`` is what the user wrote (a dict reads back as that dict); ``requirements`` is
     the same, validated into :class:`ResourceRequirements`, and is what the runners use.
-    ``tags`` values are strings; a number is kept as its text and a dict or list as its JSON, as
+    ``tags`` values are strings; a number is kept as its text and a dict as its JSON, as
     Dagster keeps op tags (so ``{"dagster-k8s/config": {...}}`` can be written as a dict).
     ``inspect.signature(step)`` is the function's signature.
     """
@@ -679,7 +679,7 @@ def _check_tags(step: str, tags: Any) -> dict[str, str]:
             raise StepDefinitionError(step, "tags", f"keys must be non-empty strings, got {key!r}")
         if isinstance(value, bool | int | float):
             value = str(value)
-        elif isinstance(value, Mapping | list):  # as Dagster stores op tags: JSON text
+        elif isinstance(value, Mapping):  # structured config (dagster-k8s/config): JSON text
             value = _json_tag(step, key, value)
         if not isinstance(value, str):
             raise StepDefinitionError(
@@ -689,12 +689,12 @@ def _check_tags(step: str, tags: Any) -> dict[str, str]:
     return checked
 
 
-def _json_tag(step: str, key: str, value: Mapping[str, Any] | list[Any]) -> str:
+def _json_tag(step: str, key: str, value: Mapping[str, Any]) -> str:
     try:
         return json.dumps(value)
     except (TypeError, ValueError) as exc:
         raise StepDefinitionError(
-            step, f"tags[{key!r}]", f"a dict or list must be JSON: {exc}"
+            step, f"tags[{key!r}]", f"a dict must be JSON: {exc}"
         ) from None
 
 
