@@ -15,7 +15,7 @@ from __future__ import annotations
 import dagster as dg
 from celery_definitions import CELERY_FROM_ENVIRONMENT, GpuQueueTranslator
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
-from deploy_pipelines import fragile, long, parity, stubborn
+from deploy_pipelines import flaky, fragile, long, parity, stubborn
 from digits_pipelines import training
 from recording import PidRecordingTranslator
 
@@ -27,7 +27,7 @@ class DeployTranslator(PidRecordingTranslator, GpuQueueTranslator):
 
 
 defs = build_definitions(
-    [training, stubborn, long, fragile, parity],
+    [training, stubborn, long, fragile, flaky, parity],
     translator=DeployTranslator(),
     executor=CELERY_FROM_ENVIRONMENT,
     io_manager=S3PickleIOManager(
@@ -48,6 +48,10 @@ def stubborn_job() -> dg.JobDefinition:
 
 def fragile_job() -> dg.JobDefinition:
     return defs.resolve_job_def("fragile")
+
+
+def flaky_job() -> dg.JobDefinition:
+    return defs.resolve_job_def("flaky")
 
 
 def parity_job() -> dg.JobDefinition:
