@@ -1,6 +1,7 @@
 # Two commands set up everything on a fresh machine; each creates .venv on first use.
 #   make run    the example pipelines in Dagster's UI (dagster dev, SQLite DAGSTER_HOME in the repo)
-#   make test   ruff and the whole test suite
+#   make test   ruff and the whole test suite, then the Dagster tests on the lowest supported
+#               versions (make test-min)
 # Also: make train (the training pipeline through Dagster, headless), make plain (no Dagster),
 # make bench (the benchmark scripts).
 PYTHON ?= python3
@@ -11,15 +12,30 @@ STAMP := $(VENV)/.installed-stamp
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 INSTANCE_SETTINGS := examples/dagster.yaml
 
-.PHONY: install dagster-home run train plain test lint bench
+# The lowest supported versions (constraints-min.txt), in a venv of their own.
+VENV_MIN := .venv-min
+STAMP_MIN := $(VENV_MIN)/.installed-stamp
+# tests/dagster: every translation on real instances (~4 min). The rest runs on the newest set
+# only: tests/e2e alone takes ~13 min and reads the newest webserver's GraphQL fields and log
+# lines; tests/dg drives the dg CLI in subprocesses; tests/core has no Dagster;
+# reliability/trust/compat repeat tests/dagster's Dagster calls.
+MIN_TESTS ?= tests/dagster
+
+.PHONY: install dagster-home run train plain test test-min lint bench
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[tests,k8s,examples]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[tests,k8s,examples,ui]'
 	touch $(STAMP)
+
+$(STAMP_MIN): pyproject.toml constraints-min.txt
+	$(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(VENV_MIN)/bin/python -m pip install --quiet -c constraints-min.txt -e '.[tests,k8s,ui]'
+	touch $(STAMP_MIN)
 
 # Every time, so an instance made by an older Makefile gets the settings added since: each
 # top-level section of $(INSTANCE_SETTINGS) that the instance's dagster.yaml lacks is appended;
@@ -47,6 +63,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) test-min
+
+test-min: $(STAMP_MIN)
+	$(VENV_MIN)/bin/pytest -p no:cacheprovider -q $(MIN_TESTS)
 
 bench: $(STAMP)
 	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done

@@ -106,12 +106,14 @@ class FlowymlPipelinesComponent(dg.Component, dg.Model, dg.Resolvable):
     pipelines: list[str] | None = Field(
         default=None, description="Names of the pipelines to load (default: all found)"
     )
-    cache: CacheAttributes = Field(default_factory=CacheAttributes)
+    # Defaults, not default_factory: Dagster 1.12.0's Resolvable refuses a default_factory field
+    # ("cannot specify both default and default_factory"); pydantic copies a default per model.
+    cache: CacheAttributes = Field(default=CacheAttributes())
     translator: str | None = Field(
         default=None, description="Import path of a FlowymlTranslator subclass"
     )
     steps: dict[str, StepOverrides] = Field(
-        default_factory=dict, description="Per-step overrides, by step name"
+        default={}, description="Per-step overrides, by step name"
     )
 
     # Where each attribute is in the YAML: Dagster gives it to ``load``, not to ``build_defs``,
