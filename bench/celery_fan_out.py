@@ -53,7 +53,8 @@ def fan_out(root: Path) -> list[Row]:
         postgres = stack.enter_context(postgres_server(name="bench-postgres"))
         redis = stack.enter_context(redis_server(root / "redis", name="bench-redis"))
         home = write_dagster_home(root / "dagster_home", postgres)
-        env = deployment_env(home, root / "cache", redis)
+        storage = {"FLOWYML_CACHE_DIR": str(root / "cache")}
+        env = deployment_env(home, redis, storage, user_cache=root / "user-cache")
         env["PYTHONPATH"] = os.pathsep.join([str(HERE), env["PYTHONPATH"]])
         os.environ.update({k: env[k] for k in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")})
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))

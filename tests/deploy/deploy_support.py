@@ -1,5 +1,6 @@
 """Support for the deployment tests: a Postgres-backed ``DAGSTER_HOME``, Celery workers as
-real processes, and reading a run's events back from the instance's event log.
+real processes, the deployment's place on the object store, and reading a run's events back from
+the instance's event log.
 
 Not a test module; imported by the tests of this directory.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import s3fs
 from e2e.e2e_support import (
     READY_TIMEOUT,
     REPO_ROOT,
@@ -26,6 +29,7 @@ from e2e.e2e_support import (
     wait_until,
 )
 from servers.environment import server_environment
+from servers.object_store import S3Server
 from servers.postgres_server import PostgresServer
 from servers.redis_server import RedisServer
 
@@ -108,12 +112,72 @@ def write_dagster_home(path: Path, postgres: PostgresServer) -> Path:
     return path
 
 
-def deployment_env(dagster_home: Path, cache_dir: Path, redis: RedisServer) -> dict[str, str]:
-    """The environment of every process of the deployment: its instance, its shared flowyml
-    cache, the Celery URLs the code location reads, and the test location on the path."""
+# Read by the code location's IO manager (``locations/celery_location.py``).
+VALUES_BUCKET_ENV = "DEPLOY_VALUES_BUCKET"
+VALUES_PREFIX_ENV = "DEPLOY_VALUES_PREFIX"
+
+
+@dataclass(frozen=True)
+class ObjectStorage:
+    """The deployment's part of the session's S3 server: the flowyml cache under one prefix of
+    ``bucket``, the units' values (the IO manager's) under another, and the cache's secret."""
+
+    server: S3Server
+    bucket: str
+    cache_prefix: str
+    values_prefix: str
+    cache_secret: str
+    no_aws_config: Path  # a file that does not exist: no profile of the user's is read
+
+    @classmethod
+    def on(cls, server: S3Server, bucket: str, root: Path) -> ObjectStorage:
+        """Fresh prefixes and a fresh secret in ``bucket``; ``root`` is the deployment's folder."""
+        prefix = f"deploy-{secrets.token_hex(4)}"
+        return cls(
+            server=server,
+            bucket=bucket,
+            cache_prefix=f"{prefix}/flowyml-cache",
+            values_prefix=f"{prefix}/values",
+            cache_secret=secrets.token_urlsafe(32),
+            no_aws_config=root / "no-aws-config",
+        )
+
+    def environment(self) -> dict[str, str]:
+        """What every process of the deployment needs to use the store: the standard ``AWS_*``
+        variables, ``FLOWYML_CACHE_DIR`` as an ``s3://`` URL with its secret, the values' place."""
+        return {
+            **self.server.environment(),
+            "AWS_CONFIG_FILE": str(self.no_aws_config),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.no_aws_config),
+            "FLOWYML_CACHE_DIR": f"s3://{self.bucket}/{self.cache_prefix}",
+            "FLOWYML_CACHE_SECRET": self.cache_secret,
+            VALUES_BUCKET_ENV: self.bucket,
+            VALUES_PREFIX_ENV: self.values_prefix,
+        }
+
+    def objects(self, prefix: str) -> set[str]:
+        """The keys of the objects under ``prefix`` now, relative to it."""
+        filesystem = s3fs.S3FileSystem(
+            key=self.server.access_key_id,
+            secret=self.server.secret_access_key,
+            endpoint_url=self.server.endpoint_url,
+            skip_instance_cache=True,
+        )
+        root = f"{self.bucket}/{prefix}"
+        return {path.removeprefix(f"{root}/") for path in filesystem.find(root)}
+
+
+def deployment_env(
+    dagster_home: Path, redis: RedisServer, storage: Mapping[str, str], *, user_cache: Path
+) -> dict[str, str]:
+    """The environment of every process of the deployment: its instance, where it keeps the
+    flowyml cache and values (``storage``), the Celery URLs the code location reads, and the test
+    location on the path. ``user_cache`` is its processes' ``XDG_CACHE_HOME``, where a cache with
+    no location configured would land, so a test can tell that nothing did."""
     return server_environment(
         DAGSTER_HOME=str(dagster_home),
-        FLOWYML_CACHE_DIR=str(cache_dir),
+        **storage,
+        XDG_CACHE_HOME=str(user_cache),
         CELERY_BROKER_URL=redis.url(0),
         CELERY_RESULT_BACKEND=redis.url(1),
         PYTHONPATH=code_path(),
@@ -177,7 +241,8 @@ class Deployment:
     redis: RedisServer
     postgres: PostgresServer
     dagster_home: Path
-    cache_dir: Path
+    storage: ObjectStorage
+    user_cache: Path
     celery_yaml: Path
     env: dict[str, str]
     default_worker: Worker

@@ -1,4 +1,5 @@
-"""The example training pipeline on Celery workers, with a Postgres instance."""
+"""The example training pipeline on Celery workers, with a Postgres instance and its cache and
+values on the object store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from celery_location import training_job
 from deploy_support import Deployment, RunLog, run_log
 from recording import PID_METADATA_KEY
+
+from flowyml_dagster.constants import CACHE_METADATA_KEY
 
 GPU_STEP = "train"  # the example's one unit that asks for a GPU
 
@@ -32,13 +35,32 @@ def test_the_training_pipeline_succeeds_with_every_unit_in_a_worker_process(
     assert set(pids.values()) <= worker_pids, (pids, worker_pids)
 
 
-def test_a_relaunch_is_all_cache_hits(deployment: Deployment, first_training: RunLog) -> None:
+def test_the_values_and_the_cache_entries_are_on_the_object_store_and_none_on_a_local_disk(
+    deployment: Deployment, first_training: RunLog
+) -> None:
+    storage = deployment.storage
+    values = storage.objects(storage.values_prefix)
+    entries = storage.objects(storage.cache_prefix)
+    assert set(first_training.materializations()) <= values, values
+    assert entries and all(name.endswith(".pkl") for name in entries), entries
+    assert not deployment.user_cache.exists()
+
+
+def test_a_relaunch_is_all_cache_hits_served_from_the_object_store(
+    deployment: Deployment, first_training: RunLog
+) -> None:
+    storage = deployment.storage
+    entries_before = storage.objects(storage.cache_prefix)
+
     with dg.execute_job(dg.reconstructable(training_job), deployment.instance) as result:
         assert result.success
         relaunch = run_log(deployment.instance, result.run_id)
-    cache = {key: m["flowyml/cache"] for key, m in relaunch.materializations().items()}
+
+    cache = {key: m[CACHE_METADATA_KEY] for key, m in relaunch.materializations().items()}
     assert cache.keys() == first_training.materializations().keys()
     assert set(cache.values()) == {"hit"}, cache
+    assert storage.objects(storage.cache_prefix) == entries_before  # read, nothing written
+    assert not deployment.user_cache.exists()  # no local cache to have hit instead
 
 
 def test_a_unit_that_requests_a_gpu_runs_on_the_gpu_queues_worker(

@@ -34,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "e2e"
 LOCATIONS = Path(__file__).resolve().parent / "locations"
 EXAMPLES_LOCATION = "flowyml_examples"
+SCHEDULE_LOCATION = "e2e_schedule"
 REPOSITORY = "__repository__"
 TOKEN_ENV = "FLOWYML_E2E_SERVER_TOKEN"
 
@@ -86,11 +87,15 @@ def wait_until(
 # --- Dagster instances ------------------------------------------------------------------------
 
 
-def make_dagster_home(path: Path, *, queued_runs: bool = True) -> Path:
+def make_dagster_home(
+    path: Path, *, queued_runs: bool = True, storage: Mapping[str, Any] | None = None
+) -> Path:
     """A fresh ``DAGSTER_HOME``: telemetry and the welcome dialog off.
 
     ``queued_runs=False`` sets the ``DefaultRunCoordinator``, which launches a run at once; the
-    default (queued) coordinator needs the daemon to dequeue runs.
+    default (queued) coordinator needs the daemon to dequeue runs. ``storage`` is the instance's
+    ``storage:`` block (e.g. ``PostgresServer.dagster_storage()``); without it, Dagster's default
+    SQLite files in ``path``.
     """
     path.mkdir(parents=True, exist_ok=True)
     lines = ["telemetry:", "  enabled: false", "nux:", "  enabled: false"]
@@ -100,6 +105,8 @@ def make_dagster_home(path: Path, *, queued_runs: bool = True) -> Path:
             "  module: dagster.core.run_coordinator",
             "  class: DefaultRunCoordinator",
         ]
+    if storage is not None:
+        lines.append(f"storage: {json.dumps(dict(storage))}")  # JSON is valid YAML
     (path / "dagster.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -671,13 +678,15 @@ def stopped_cleanly(server: ServerProcess) -> Iterator[ServerProcess]:
         )
 
 
-def start_dagster_dev(name: str, workspace: Path, root: Path) -> ServerProcess:
+def start_dagster_dev(
+    name: str, workspace: Path, root: Path, *, storage: Mapping[str, Any] | None = None
+) -> ServerProcess:
     """Start ``dagster dev -w workspace`` (webserver, daemon, code servers) on a free port.
 
     ``root`` holds its ``DAGSTER_HOME`` (default, queued run coordinator: runs wait for the
-    daemon) and the flowyml cache.
+    daemon; ``storage`` as in :func:`make_dagster_home`) and the flowyml cache.
     """
-    home = make_dagster_home(root / "dagster_home")
+    home = make_dagster_home(root / "dagster_home", storage=storage)
     port = free_port()
     argv = [executable("dagster"), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
     env = server_env(home, root / "flowyml-cache")
@@ -686,10 +695,15 @@ def start_dagster_dev(name: str, workspace: Path, root: Path) -> ServerProcess:
 
 @contextlib.contextmanager
 def dagster_dev(
-    name: str, workspace: Path, root: Path, locations: Iterable[str]
+    name: str,
+    workspace: Path,
+    root: Path,
+    locations: Iterable[str],
+    *,
+    storage: Mapping[str, Any] | None = None,
 ) -> Iterator[Deployment]:
     """A running ``dagster dev``, ready when every location in ``locations`` has loaded."""
-    server = start_dagster_dev(name, workspace, root)
+    server = start_dagster_dev(name, workspace, root, storage=storage)
     with stopped_cleanly(server):
         client = wait_for_webserver(server, locations)
         yield Deployment(server, client, root / "dagster_home", root)

