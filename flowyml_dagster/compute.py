@@ -49,9 +49,10 @@ def make_compute_fn(
     Every decision is in ``plan``; ``output_metadata`` (the translator's ``get_output_metadata``)
     is the one question asked at run time, as its answer depends on the value."""
     grouped = len(plan.unit.steps) > 1
+    takers = tuple(i for step in plan.unit.steps for i in step.inputs)  # the same on every run
 
     def compute(context: dg.OpExecutionContext, **dagster_inputs: Any) -> Iterator[dg.Output]:
-        handoff = ValueHandoff(i for step in plan.unit.steps for i in step.inputs)
+        handoff = ValueHandoff(takers)
         for name, dagster_name in plan.inputs.items():
             if dagster_name in dagster_inputs:  # loaded by the IO manager for this op alone
                 handoff.add(name, dagster_inputs[dagster_name], owned=True)

@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, get_args, get_type_hints
 
 import dagster as dg
@@ -140,14 +141,28 @@ def config_schema(name: str, fields: tuple[ConfigField, ...]) -> dict[str, dg.Fi
     field the run does not set and beat the pipeline's context. Unset, a field is absent from
     ``op_config`` and the step gets the context's value (which the job's default run config
     shows), else the function's own default.
+
+    ``name`` is not part of the schema (the model's name never reaches its fields), so ops with
+    the same fields share one, made once: a pydantic model per op was a fifth of a build.
     """
-    model = config_model(name, fields)
-    if model is None:
+    if not fields:
         return None
-    return {
-        field_name: dg.Field(field.config_type, is_required=False, description=field.description)
-        for field_name, field in model.to_fields_dict().items()
-    }
+    return dict(_fields_schema(fields))
+
+
+@lru_cache(maxsize=1024)
+def _fields_schema(fields: tuple[ConfigField, ...]) -> Mapping[str, dg.Field]:
+    """The schema of ``fields`` (a read-only view: each op gets its own copy of the dict)."""
+    model = config_model("op", fields)
+    assert model is not None  # fields is not empty
+    return MappingProxyType(
+        {
+            field_name: dg.Field(
+                field.config_type, is_required=False, description=field.description
+            )
+            for field_name, field in model.to_fields_dict().items()
+        }
+    )
 
 
 def run_config_values(
