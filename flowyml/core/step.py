@@ -693,9 +693,7 @@ def _json_tag(step: str, key: str, value: Mapping[str, Any]) -> str:
     try:
         return json.dumps(value)
     except (TypeError, ValueError) as exc:
-        raise StepDefinitionError(
-            step, f"tags[{key!r}]", f"a dict must be JSON: {exc}"
-        ) from None
+        raise StepDefinitionError(step, f"tags[{key!r}]", f"a dict must be JSON: {exc}") from None
 
 
 def _check_pipelines(step: str, pipeline: Any) -> tuple[str, ...]:
