@@ -33,6 +33,8 @@ from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml_dagster.constants import (
     CACHE_METADATA_KEY,
     DURATION_METADATA_KEY,
+    ERROR_MESSAGE_METADATA_KEY,
+    ERROR_TYPE_METADATA_KEY,
     PIPELINE_INPUT_METADATA_KEY,
     STEP_METADATA_KEY,
 )
@@ -309,6 +311,13 @@ def _error_info(failure: Any) -> ErrorInfo:
     error = failure.error
     if error is None:
         return ErrorInfo(type="Failure", message="step failed", traceback="")
+    own = getattr(getattr(failure, "user_failure_data", None), "metadata", None) or {}
+    if ERROR_TYPE_METADATA_KEY in own and ERROR_MESSAGE_METADATA_KEY in own:
+        return ErrorInfo(
+            type=str(own[ERROR_TYPE_METADATA_KEY].value),
+            message=str(own[ERROR_MESSAGE_METADATA_KEY].value),
+            traceback=error.to_string(),
+        )
     root = error.cause or error
     message = root.message.strip()
     prefix = f"{root.cls_name}: "
