@@ -19,7 +19,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import dagster as dg
 from dagster_shared.yaml_utils.source_position import SourcePositionTree
@@ -115,6 +115,11 @@ class FlowymlPipelinesComponent(dg.Component, dg.Model, dg.Resolvable):
     steps: dict[str, StepOverrides] = Field(
         default={}, description="Per-step overrides, by step name"
     )
+    io_manager: Literal["flowyml", "project"] = Field(
+        default="flowyml",
+        description="flowyml: bind flowyml's io_manager; project: bind none, the project's "
+        "own definitions provide the io_manager resource",
+    )
 
     # Where each attribute is in the YAML: Dagster gives it to ``load``, not to ``build_defs``,
     # where the overrides are checked against the steps.
@@ -133,6 +138,8 @@ class FlowymlPipelinesComponent(dg.Component, dg.Model, dg.Resolvable):
             pipelines, pools = _apply_overrides(pipelines, self.steps, cache=self.cache.enabled)
             translator = _with_pools(_translator_class(self.translator), pools)
             resources = _resources(_cache_dir(self.cache.dir, context.project_root))
+            if self.io_manager == "project":
+                resources = {k: v for k, v in resources.items() if k != "io_manager"}
         except _Refusal as refusal:
             where = _where(self._positions, context.path, refusal.key_path)
             raise ComponentAttributeError(f"{where}: {refusal.problem}") from None

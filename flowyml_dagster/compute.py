@@ -17,7 +17,7 @@ import dagster as dg
 from dagster._core.definitions.metadata import normalize_metadata
 from dagster_shared.serdes import serialize_value
 
-from flowyml.core.errors import StepExecutionError, StepTimeoutError
+from flowyml.core.errors import StepExecutionError, StepTimeoutError, exception_text
 from flowyml.core.execution import (
     StepOutcome,
     StepStatus,
@@ -33,6 +33,8 @@ from flowyml_dagster.constants import (
     CACHE_REASON_METADATA_KEY,
     CACHE_RESOURCE_KEY,
     DURATION_METADATA_KEY,
+    ERROR_MESSAGE_METADATA_KEY,
+    ERROR_TYPE_METADATA_KEY,
     SKIPPED_METADATA_KEY,
     STEP_METADATA_KEY,
     TIMEOUT_METADATA_KEY,
@@ -134,9 +136,13 @@ def _failure(step: Step, exc: Exception, *, allow_retries: bool) -> dg.Failure:
     if isinstance(exc, StepTimeoutError):
         metadata[TIMEOUT_METADATA_KEY] = float(exc.timeout)
     if isinstance(exc, StepExecutionError):
-        description = str(exc)
+        description = exception_text(exc)
     else:
-        description = f"step '{step.name}' raised {type(exc).__qualname__}: {exc}"
+        # exception_text, as the plain runner: an exception whose __str__ raises is still its own.
+        message = exception_text(exc)
+        description = f"step '{step.name}' raised {type(exc).__qualname__}: {message}"
+        metadata[ERROR_TYPE_METADATA_KEY] = type(exc).__qualname__
+        metadata[ERROR_MESSAGE_METADATA_KEY] = dg.MetadataValue.text(message)
         metadata[TRACEBACK_METADATA_KEY] = dg.MetadataValue.text(
             "".join(traceback.format_exception(exc))
         )

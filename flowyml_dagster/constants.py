@@ -43,5 +43,8 @@ CACHE_REASON_METADATA_KEY = "flowyml/cache_reason"
 DURATION_METADATA_KEY = "flowyml/duration_seconds"
 SKIPPED_METADATA_KEY = "flowyml/skipped"
 TRACEBACK_METADATA_KEY = "flowyml/traceback"
+# A failure's user exception as the plain runner reports it (``ErrorInfo.type``/``message``).
+ERROR_TYPE_METADATA_KEY = "flowyml/error_type"
+ERROR_MESSAGE_METADATA_KEY = "flowyml/error_message"
 # Both: a step's timeout in its definition metadata, the timeout hit in a failure's.
 TIMEOUT_METADATA_KEY = "flowyml/timeout_seconds"

@@ -188,6 +188,7 @@ def _asset_specs(
         deps = tuple(dict.fromkeys(keys[i] for i in step.inputs))
         for output in step.output_names:
             spec = translator.get_asset_spec(StepOutput(step, output, deps))
+            _check_spec(translator, step, output, spec)
             _check_deps_keep_inputs(step, output, spec, deps)
             if spec.key in owner_of:
                 raise PipelineDefinitionError(
@@ -205,6 +206,21 @@ def _asset_specs(
                 f"'{owner_of[key]}' already produces"
             )
     return keys, specs
+
+
+def _check_spec(translator: object, step: Step, output: str, spec: object) -> None:
+    """What ``get_asset_spec`` returned is an unpartitioned ``dagster.AssetSpec``: anything else
+    would fail later, inside Dagster, without naming the step."""
+    if not isinstance(spec, dg.AssetSpec):
+        raise PipelineDefinitionError(
+            f"translator {type(translator).__name__}: get_asset_spec for step '{step.name}' "
+            f"output '{output}' must return dagster.AssetSpec, got {type(spec).__name__}"
+        )
+    if spec.partitions_def is not None:
+        raise PipelineDefinitionError(
+            f"step '{step.name}': the asset spec of output '{output}' has a partitions_def; "
+            "partitioned assets are not supported"
+        )
 
 
 def _check_deps_keep_inputs(

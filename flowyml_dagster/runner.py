@@ -33,6 +33,8 @@ from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml_dagster.constants import (
     CACHE_METADATA_KEY,
     DURATION_METADATA_KEY,
+    ERROR_MESSAGE_METADATA_KEY,
+    ERROR_TYPE_METADATA_KEY,
     PIPELINE_INPUT_METADATA_KEY,
     STEP_METADATA_KEY,
 )
@@ -132,16 +134,20 @@ _console_logger = dg.LoggerDefinition(
 )
 
 
+# A failed step's message in the summary: a message of pages would bury the rest.
+SUMMARY_MESSAGE_LINES = 5
+SUMMARY_MESSAGE_CHARS = 500
+
+
 def _failure_summary(pipeline_result: PipelineResult, result: dg.ExecuteInProcessResult) -> str:
     """A few lines on a failed run: each failed step, its exception, the line that raised it."""
     lines = [f"pipeline '{pipeline_result.pipeline_name}' failed (Dagster run {result.run_id})"]
     raised_at = _raise_sites(result)
     failed = [r for r in pipeline_result.step_results.values() if r.status is StepStatus.FAILED]
     for step_result in failed:
-        lines.append(f"  step '{step_result.step_name}' failed: {step_result.error}")
-        site = raised_at.get(step_result.step_name, ())
-        lines.extend(f"    {line}" for line in site[:1])
-        lines.extend(f"      {line}" for line in site[1:])
+        message = _shortened(str(step_result.error)).replace("\n", "\n    ")
+        lines.append(f"  step '{step_result.step_name}' failed: {message}")
+        lines.extend(raised_at.get(step_result.step_name, ()))
     if failed:
         lines.append("  whole traceback: result.step_results[<step>].error.traceback, or the run's")
         lines.append("  events in Dagster's UI")
@@ -153,6 +159,14 @@ def _failure_summary(pipeline_result: PipelineResult, result: dg.ExecuteInProces
                 if error is not None:
                     lines.append(f"  {error.message.strip()}")
     return "\n".join(lines)
+
+
+def _shortened(text: str) -> str:
+    """``text`` up to ``SUMMARY_MESSAGE_LINES`` lines and ``SUMMARY_MESSAGE_CHARS`` characters,
+    then ``…`` when some was left out."""
+    text = text.strip()
+    short = "\n".join(text.splitlines()[:SUMMARY_MESSAGE_LINES])[:SUMMARY_MESSAGE_CHARS]
+    return text if short == text else short.rstrip() + "…"
 
 
 def _raise_sites(result: dg.ExecuteInProcessResult) -> dict[str, tuple[str, ...]]:
@@ -168,17 +182,35 @@ def _raise_sites(result: dg.ExecuteInProcessResult) -> dict[str, tuple[str, ...]
 
 
 def _raise_site(error: SerializableErrorInfo) -> tuple[str, ...]:
-    """The ``File ..., line N, in f`` line and source line of the frame that raised the root
-    cause of ``error``; none when there is no cause (a ``Failure`` whose description is all)."""
+    """The summary's lines on where the user's exception (the cause of the ``Failure``) was
+    raised: its frame's ``File ..., line N, in f`` and source line; when it was raised from, or
+    while handling, another exception, that one and its frame too, labelled. None when the
+    ``Failure`` has no cause (its description is all)."""
     if error.cause is None:
         return ()
-    while error.cause is not None and error.cause.stack:
-        error = error.cause
+    raised = error.cause
+    while not raised.stack and raised.cause is not None:
+        raised = raised.cause
+    lines = [*_frame(raised, "    ")]
+    earlier, label = (
+        (raised.cause, "raised from")
+        if raised.cause is not None
+        else (raised.context, "while handling")
+    )
+    if earlier is not None and lines:
+        lines.append(f"    ({label} {_shortened(earlier.message).splitlines()[0]})")
+        lines.extend(_frame(earlier, "      "))
+    return tuple(lines)
+
+
+def _frame(error: SerializableErrorInfo, indent: str) -> list[str]:
+    """The last frame of ``error``'s stack: ``File ...`` at ``indent``, its source line below."""
     if not error.stack:
-        return ()
+        return []
     frame = [line.strip() for line in error.stack[-1].splitlines()]
     # Python's markers under the source line (``^^^^``, ``~~~^^``) say nothing on their own.
-    return tuple(line for line in frame if line and set(line) - set("^~"))[:2]
+    kept = [line for line in frame if line and set(line) - set("^~")][:2]
+    return [f"{indent}{line}" if i == 0 else f"{indent}  {line}" for i, line in enumerate(kept)]
 
 
 def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
@@ -309,6 +341,13 @@ def _error_info(failure: Any) -> ErrorInfo:
     error = failure.error
     if error is None:
         return ErrorInfo(type="Failure", message="step failed", traceback="")
+    own = getattr(getattr(failure, "user_failure_data", None), "metadata", None) or {}
+    if ERROR_TYPE_METADATA_KEY in own and ERROR_MESSAGE_METADATA_KEY in own:
+        return ErrorInfo(
+            type=str(own[ERROR_TYPE_METADATA_KEY].value),
+            message=str(own[ERROR_MESSAGE_METADATA_KEY].value),
+            traceback=error.to_string(),
+        )
     root = error.cause or error
     message = root.message.strip()
     prefix = f"{root.cls_name}: "

@@ -169,3 +169,31 @@ def test_an_unknown_step_pipeline_or_module_and_a_bad_pool_or_translator_are_ref
 
     assert message.startswith(f"{defs_yaml}:")
     assert expected in message
+
+
+PROJECT_IO_MANAGER = """
+import dagster as dg
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"io_manager": dg.FilesystemIOManager(base_dir="project")})
+"""
+
+
+def test_io_manager_project_leaves_the_io_manager_to_the_projects_definitions() -> None:
+    with create_defs_folder_sandbox() as sandbox:
+        (sandbox.defs_folder_path / "project_resources.py").write_text(PROJECT_IO_MANAGER)
+        sandbox.scaffold_component(
+            FlowymlPipelinesComponent,
+            scaffold_params={"module": MODULE},
+            defs_yaml_contents={
+                "type": "flowyml_dagster.FlowymlPipelinesComponent",
+                "attributes": {"modules": [MODULE], "io_manager": "project"},
+            },
+        )
+        with sandbox.build_all_defs() as defs:
+            io_manager = defs.resources["io_manager"]  # type: ignore[index]
+            assert isinstance(io_manager, dg.FilesystemIOManager)
+            assert io_manager.base_dir == "project"
+            assert {job.name for job in defs.jobs or []} == {"modelling", "auditing"}

@@ -135,3 +135,39 @@ def test_at_log_level_critical_a_failed_run_prints_nothing(
 
     assert not result.success
     assert capfd.readouterr().err == ""
+
+
+def test_a_long_message_is_cut_to_five_lines_in_the_summary(
+    instance: dg.DagsterInstance, capfd: pytest.CaptureFixture[str]
+) -> None:
+    @step(outputs=["long/value"], register=False)
+    def verbose() -> int:
+        raise ValueError("\n".join(f"detail {i}" for i in range(200)))
+
+    result = flowyml_dagster.run(Pipeline("verbose", steps=[verbose]), instance=instance)
+    console = capfd.readouterr().err
+
+    assert "ValueError: detail 0" in console
+    assert "detail 4…" in console
+    assert "detail 5" not in console
+    assert len(console.splitlines()) < MAX_LINES
+    assert result.step_results["verbose"].error.message.count("detail") == 200  # type: ignore[union-attr]
+
+
+def test_a_chained_exception_shows_the_users_raise_line_then_its_cause(
+    instance: dg.DagsterInstance, capfd: pytest.CaptureFixture[str]
+) -> None:
+    @step(outputs=["chained/value"], register=False)
+    def lookup() -> int:
+        try:
+            return {}["key"]
+        except KeyError as exc:
+            raise ValueError("no key") from exc
+
+    flowyml_dagster.run(Pipeline("chained", steps=[lookup]), instance=instance)
+    lines = [line.strip() for line in capfd.readouterr().err.splitlines()]
+
+    at = lines.index("step 'lookup' failed: ValueError: no key")
+    assert lines[at + 2] == 'raise ValueError("no key") from exc'
+    assert lines[at + 3] == "(raised from KeyError: 'key')"
+    assert lines[at + 5] == 'return {}["key"]'

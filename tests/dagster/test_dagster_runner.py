@@ -10,7 +10,7 @@ import dagster as dg
 import dagster_pipelines as pipelines
 import pytest
 
-from flowyml import Pipeline
+from flowyml import Pipeline, step
 from flowyml.core.execution import StepStatus
 from flowyml.core.results import PipelineResult
 from flowyml_dagster import runner
@@ -98,3 +98,39 @@ def test_the_dagster_run_is_recorded_on_the_instance(both_ways: BothWays) -> Non
     assert record is not None
     assert record.job_name == "parity"
     assert record.status is dg.DagsterRunStatus.FAILURE
+
+
+class BadStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ of BadStr")
+
+
+@step(outputs=["odd/bad_str"], register=False)
+def raises_bad_str() -> int:
+    raise BadStr()
+
+
+@step(outputs=["odd/empty"], register=False)
+def raises_empty_value_error() -> int:
+    raise ValueError()
+
+
+def test_an_odd_exception_reads_as_the_plain_runner_reports_it(
+    module_instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    steps = [raises_bad_str, raises_empty_value_error]
+    pipeline = Pipeline("odd_errors", steps=steps, cache_dir=tmp_path / "plain")
+    plain = pipeline.run()
+    through_dagster = runner.run(
+        pipeline, instance=module_instance, cache_dir=str(tmp_path / "dagster")
+    )
+
+    def errors(result: PipelineResult) -> dict[str, tuple[str, str]]:
+        failed = {n: r.error for n, r in result.step_results.items()}
+        return {n: (e.type, e.message) for n, e in failed.items() if e is not None}
+
+    assert errors(through_dagster) == errors(plain)
+    assert errors(plain) == {
+        "raises_bad_str": ("BadStr", "<str() of the exception raised RuntimeError>"),
+        "raises_empty_value_error": ("ValueError", ""),
+    }

@@ -78,6 +78,17 @@ class DroppedInputs(FlowymlTranslator):
         return super().get_asset_spec(output).replace_attributes(deps=[])
 
 
+class ReturnsAKey(FlowymlTranslator):
+    def get_asset_spec(self, output: StepOutput) -> dg.AssetSpec:
+        return super().get_asset_spec(output).key  # type: ignore[return-value]
+
+
+class Partitioned(FlowymlTranslator):
+    def get_asset_spec(self, output: StepOutput) -> dg.AssetSpec:
+        spec = super().get_asset_spec(output)
+        return spec.replace_attributes(partitions_def=dg.StaticPartitionsDefinition(["a", "b"]))
+
+
 class Counting(FlowymlTranslator):
     """Counts the questions the builder asks; a method's calls to its siblings are its own."""
 
@@ -161,6 +172,21 @@ def test_a_dep_added_in_the_spec_is_lineage_of_the_asset() -> None:
 def test_a_spec_that_drops_a_steps_input_is_an_error_naming_the_step() -> None:
     with pytest.raises(PipelineDefinitionError, match=r"step 'double'.*rows/left"):
         build_definitions([ROWS], translator=DroppedInputs())
+
+
+def test_a_spec_that_is_not_an_asset_spec_is_an_error_naming_translator_step_and_output() -> None:
+    expected = (
+        r"translator ReturnsAKey: get_asset_spec for step 'split' output 'rows/left' "
+        r"must return dagster\.AssetSpec, got AssetKey"
+    )
+    with pytest.raises(PipelineDefinitionError, match=expected):
+        build_definitions([ROWS], translator=ReturnsAKey())
+
+
+def test_a_partitioned_spec_is_refused_at_build_naming_the_step() -> None:
+    expected = r"step 'split'.*partitioned assets are not supported"
+    with pytest.raises(PipelineDefinitionError, match=expected):
+        build_definitions([ROWS], translator=Partitioned())
 
 
 def test_planning_asks_once_per_asset_op_and_job_and_assembly_asks_nothing() -> None:
