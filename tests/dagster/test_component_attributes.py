@@ -159,7 +159,7 @@ def test_a_bad_override_is_refused_in_the_decorators_words_at_its_line(
         ),
         ({"translator": "component_pipelines.audit"}, "translator: 'component_pipelines.audit'"),
         ({"modules": ["no_such_module"]}, "modules: cannot import 'no_such_module'"),
-        ({"cache": {"dir": "s3://user:pw@bucket/x"}}, "cache.dir: cache location s3://<hidden>@"),
+        ({"cache": {"dir": "s3://user:pw@bucket/x"}}, "cache.dir: cache location s3://<hidden>"),
     ],
 )
 def test_an_unknown_step_pipeline_or_module_and_a_bad_pool_or_translator_are_refused(
