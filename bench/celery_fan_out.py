@@ -16,6 +16,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -39,16 +40,26 @@ from e2e.e2e_support import stopped_cleanly  # noqa: E402
 from servers.postgres_server import postgres_server  # noqa: E402
 from servers.redis_server import redis_server  # noqa: E402
 
+# The Celery workers of the deployment; each runs ``CONCURRENCY`` tasks at a time (deploy_support).
+WORKERS = ("bench-a", "bench-b")
+CONCURRENCY = 2
 
-def _timed(job: dg.ReconstructableJob, instance: dg.DagsterInstance) -> float:
+
+def timed(
+    job: dg.ReconstructableJob, instance: dg.DagsterInstance, run_config: dict | None = None
+) -> float:
+    """Wall time of one run of ``job`` on ``instance``, launch to result."""
     started = time.perf_counter()
-    with dg.execute_job(job, instance) as result:
+    with dg.execute_job(job, instance, run_config=run_config) as result:
         if not result.success:
             raise RuntimeError("the fan-out run failed")
     return time.perf_counter() - started
 
 
-def fan_out(root: Path) -> list[Row]:
+@contextlib.contextmanager
+def celery_deployment(root: Path) -> Iterator[dg.DagsterInstance]:
+    """PostgreSQL, Redis and two Celery workers (``WORKERS`` x ``CONCURRENCY`` slots) preloading
+    ``_fan_out_location``; yields the instance runs are launched on. Every server is stopped."""
     with contextlib.ExitStack() as stack:
         postgres = stack.enter_context(postgres_server(name="bench-postgres"))
         redis = stack.enter_context(redis_server(root / "redis", name="bench-redis"))
@@ -60,17 +71,22 @@ def fan_out(root: Path) -> list[Row]:
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
         config = write_celery_yaml(root / "celery.yaml", celery_settings(redis))
         workers = []
-        for name in ("bench-a", "bench-b"):
+        for name in WORKERS:
             worker = start_worker(name, "dagster", config_yaml=config, env=env, cwd=root,
                                   preload="_fan_out_location")  # fmt: skip
             stack.enter_context(stopped_cleanly(worker.server))
             workers.append(worker)
         for worker in workers:
             wait_for_worker(worker)
+        yield instance
+
+
+def fan_out(root: Path) -> list[Row]:
+    with celery_deployment(root) as instance:
         seconds = {}
         for name, job in (("celery", celery_job), ("multiprocess", multiprocess_job)):
-            _timed(dg.reconstructable(job), instance)
-            seconds[name] = _timed(dg.reconstructable(job), instance)
+            timed(dg.reconstructable(job), instance)
+            seconds[name] = timed(dg.reconstructable(job), instance)
     ratio = seconds["celery"] / seconds["multiprocess"]
     return [
         Row(f"{WIDTH} steps of 0.2 s, 2 Celery workers x 2", f"{seconds['celery']:.1f} s"),
