@@ -13,7 +13,6 @@ import functools
 import inspect
 import json
 import math
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -298,17 +297,10 @@ class Step:
 
     @property
     def scope(self) -> tuple[str, str]:
-        """Where the step is defined (module, qualified name): keys that leave the code out
-        still never match another project's or another step's entries.
-
-        The module is its import name (``myproject.steps``), not its file: a checkout at
-        another path (another host, another worker image) shares the cache. Only a function of
-        a module without an import name (a script run as ``python file.py``, a notebook) is
-        scoped by its source file.
-        """
-        return _module_scope(self.func, self.source_file), getattr(
-            self.func, "__qualname__", self.name
-        )
+        """Where the step is defined (source file, qualified name): keys that leave the code out
+        still never match another project's or another step's entries."""
+        source = self.source_file or getattr(self.func, "__module__", "?")
+        return source, getattr(self.func, "__qualname__", self.name)
 
     @property
     def wiring(self) -> tuple[Any, ...]:
@@ -720,19 +712,6 @@ def _field_error(step: str, field_name: str, exc: ValidationError) -> StepDefini
     return StepDefinitionError(
         step, f"{field_name}.{location}" if location else field_name, message
     )
-
-
-def _module_scope(func: Callable[..., Any], source_file: str | None) -> str:
-    """``module:<import name>`` of the module defining ``func``, or ``file:<path>`` when that
-    module cannot be imported by name (``__main__`` of a script, code without a module)."""
-    name = getattr(func, "__module__", None)
-    module = sys.modules.get(name) if name else None
-    spec = getattr(module, "__spec__", None)
-    if spec is not None and spec.name and spec.name != "__main__":
-        return f"module:{spec.name}"  # ``python -m pkg.mod``: ``__main__`` imported as pkg.mod
-    if source_file is not None:
-        return f"file:{source_file}"
-    return f"module:{name or '?'}"
 
 
 def _source_of(func: Callable[..., Any]) -> tuple[str, str | None, int | None]:

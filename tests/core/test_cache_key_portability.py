@@ -96,36 +96,3 @@ def test_a_code_hash_key_does_not_depend_on_where_the_checkout_lives(
     first, second = two_checkouts
 
     assert first["without_default"] == second["without_default"]
-
-
-def test_an_input_hash_key_does_not_depend_on_where_the_checkout_lives(
-    two_checkouts: tuple[dict[str, str], dict[str, str]],
-) -> None:
-    first, second = two_checkouts
-
-    assert first["by_inputs"] == second["by_inputs"]
-
-
-def test_input_hash_steps_of_the_same_name_in_two_packages_never_share_a_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    source = textwrap.dedent(
-        """\
-        from flowyml import step
-
-
-        @step(outputs=["rows"], register=False, cache="input_hash")
-        def load_data(path: str) -> list[str]:
-            return []
-        """
-    )
-    for package in ("scope_project_a", "scope_project_b"):
-        (tmp_path / package).mkdir()
-        (tmp_path / package / "__init__.py").write_text("", encoding="utf-8")
-        (tmp_path / package / "steps.py").write_text(source, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from scope_project_a.steps import load_data as first  # type: ignore[import-not-found]
-    from scope_project_b.steps import load_data as second  # type: ignore[import-not-found]
-
-    params = {"path": "data.csv"}
-    assert first.get_cache_key({}, params) != second.get_cache_key({}, params)
