@@ -68,7 +68,7 @@ class ObjectCacheStore:
     def __init__(self, url: str, secret: bytes) -> None:
         self.location = url
         self.writable = True
-        self._fs, root = url_to_fs(url)
+        self._fs, root = url_to_fs(url, **_client_options(url))
         self._fs_pid = os.getpid()
         self._root = root.rstrip("/")
         self._entry_key = hmac.digest(secret, _ENTRY_KEY_LABEL, "sha256")
@@ -79,7 +79,8 @@ class ObjectCacheStore:
         """The store's fsspec filesystem, made again in a forked child (a step's ``timeout``
         runs it in one): an async filesystem of the parent refuses to work after a fork."""
         if self._fs_pid != os.getpid():
-            self._fs = url_to_fs(self.location)[0]  # fsspec drops its instance cache on fork
+            # fsspec drops its instance cache on fork
+            self._fs = url_to_fs(self.location, **_client_options(self.location))[0]
             self._fs_pid = os.getpid()
         return self._fs
 
@@ -244,3 +245,11 @@ def _copy_verified(
     if not hmac.compare_digest(digest.digest(), signed[-_DIGEST_SIZE:]):
         return "is damaged or altered (its payload does not match its signed checksum)"
     return None
+
+
+def _client_options(url: str) -> dict[str, Any]:
+    """Shorter S3 timeouts than botocore's 60 s: a server that stops answering fails the request
+    (a miss, or an entry not written, with a warning) sooner; a cache problem costs time only."""
+    if url.split("://", 1)[0] in {"s3", "s3a"}:
+        return {"config_kwargs": {"connect_timeout": 10, "read_timeout": 30}}
+    return {}
