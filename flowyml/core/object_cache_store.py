@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from fsspec import AbstractFileSystem
+from fsspec.asyn import AsyncFileSystem
 from fsspec.core import url_to_fs
 
 from flowyml.core.cache_store import _HELD_BACK_BYTES, _LENGTH, PayloadWriter
@@ -68,7 +69,7 @@ class ObjectCacheStore:
     def __init__(self, url: str, secret: bytes) -> None:
         self.location = url
         self.writable = True
-        self._fs, root = url_to_fs(url, **_client_options(url))
+        self._fs, root = _open_filesystem(url)
         self._fs_pid = os.getpid()
         self._root = root.rstrip("/")
         self._entry_key = hmac.digest(secret, _ENTRY_KEY_LABEL, "sha256")
@@ -79,8 +80,7 @@ class ObjectCacheStore:
         """The store's fsspec filesystem, made again in a forked child (a step's ``timeout``
         runs it in one): an async filesystem of the parent refuses to work after a fork."""
         if self._fs_pid != os.getpid():
-            # fsspec drops its instance cache on fork
-            self._fs = url_to_fs(self.location, **_client_options(self.location))[0]
+            self._fs = _open_filesystem(self.location)[0]
             self._fs_pid = os.getpid()
         return self._fs
 
@@ -162,7 +162,8 @@ class ObjectCacheStore:
             try:
                 writer.finish()
                 spool.flush()
-                self._filesystem.put_file(spool.name, path)
+                fs = self._filesystem
+                fs.put_file(spool.name, path, **_upload_deadline(fs, spool.tell()))
             except Exception as exc:  # the storage library's errors are not all OSErrors
                 return self._not_cached(path, exc)
         return True
@@ -247,9 +248,84 @@ def _copy_verified(
     return None
 
 
+# How long one S3 request may wait on a server that accepts it and never answers, and how many
+# times botocore tries it. s3fs's own retry loop is turned off (``retries = 1``): it would repeat
+# botocore's whole retry budget up to 5 times, and 5 x 5 attempts x a 30 s read timeout is over
+# twelve minutes on one request, more than a test's 300 s and more than a cache is worth.
+S3_CONNECT_TIMEOUT_SECONDS = 5
+S3_READ_TIMEOUT_SECONDS = 15
+S3_ATTEMPTS = 3
+# The most one request costs against a server that stopped answering: every attempt's read
+# timeout, plus botocore's "standard" backoff between attempts (at most 1 s, then 2 s).
+S3_DEAD_SERVER_SECONDS = S3_ATTEMPTS * S3_READ_TIMEOUT_SECONDS + 3
+# An upload is abandoned (the entry not written) once it runs below this rate, on top of the
+# dead-server bound: a server that stops *reading* a large body is not caught by the read
+# timeout, which starts only once the body is sent. 128 KiB/s is 1 Mbit/s.
+_MIN_UPLOAD_BYTES_PER_SECOND = 128 * 1024
+
+
+def _open_filesystem(url: str) -> tuple[AbstractFileSystem, str]:
+    """The fsspec filesystem and root path of ``url``, a private instance for S3.
+
+    Private (``skip_instance_cache``): the bounded retries and the session below are set on the
+    instance, and must neither leak into other code's filesystem of the same options nor be
+    undone by it. In a forked child fsspec's loop and instances of the parent cannot be used; a
+    new one is made there (``ObjectCacheStore._filesystem``).
+    """
+    fs, root = url_to_fs(url, **_client_options(url))
+    if _is_s3(url):
+        fs.retries = 1  # botocore retries (S3_ATTEMPTS); see S3_DEAD_SERVER_SECONDS
+    return fs, root
+
+
+def _is_s3(url: str) -> bool:
+    return url.split("://", 1)[0] in {"s3", "s3a"}
+
+
 def _client_options(url: str) -> dict[str, Any]:
-    """Shorter S3 timeouts than botocore's 60 s: a server that stops answering fails the request
-    (a miss, or an entry not written, with a warning) sooner; a cache problem costs time only."""
-    if url.split("://", 1)[0] in {"s3", "s3a"}:
-        return {"config_kwargs": {"connect_timeout": 10, "read_timeout": 30}}
-    return {}
+    """S3 requests bounded in time: a server that stops answering fails each request within
+    ``S3_DEAD_SERVER_SECONDS`` (a miss, or an entry not written, with a warning), since a cache
+    problem may cost a run time, never the run. Botocore's "standard" retry mode retries
+    throttling, 5xx answers and timeouts with backoff, up to ``S3_ATTEMPTS`` tries in all."""
+    if not _is_s3(url):
+        return {}
+    return {
+        "skip_instance_cache": True,
+        "session": _session_without_expect_continue(),
+        "config_kwargs": {
+            "connect_timeout": S3_CONNECT_TIMEOUT_SECONDS,
+            "read_timeout": S3_READ_TIMEOUT_SECONDS,
+            "retries": {"mode": "standard", "total_max_attempts": S3_ATTEMPTS},
+        },
+    }
+
+
+def _session_without_expect_continue() -> Any:
+    """An aiobotocore session whose S3 uploads do not send ``Expect: 100-continue``.
+
+    Botocore adds that header to every PutObject and UploadPart; aiohttp then sends the headers
+    and waits for the server's ``100 Continue`` before the body, and that wait has no timeout:
+    its read timeout is armed only once the body is sent. A server that never answers the
+    headers (hung, overloaded, or a connection it lost track of) held ``put_file`` for ever
+    (the 300 s test timeout in CI, with fsspec's IO loop idle). Without the header the body
+    follows at once and the read timeout bounds the wait for the answer.
+    """
+    from aiobotocore.session import AioSession  # s3fs's dependency: only for s3:// locations
+
+    session = AioSession()
+    # Registered after botocore's own handler (at session creation), so it runs after it.
+    session.register("before-call.s3", _drop_expect_continue)
+    return session
+
+
+def _drop_expect_continue(params: dict[str, Any], **_: Any) -> None:
+    params.get("headers", {}).pop("Expect", None)
+
+
+def _upload_deadline(fs: AbstractFileSystem, size: int) -> dict[str, float]:
+    """``put_file``'s ``timeout``, for an async filesystem (fsspec's ``sync`` takes it and
+    cancels the upload): the dead-server bound, plus the time the upload takes at the slowest
+    rate worth waiting for. Other filesystems take no such argument."""
+    if not isinstance(fs, AsyncFileSystem):
+        return {}
+    return {"timeout": S3_DEAD_SERVER_SECONDS + size / _MIN_UPLOAD_BYTES_PER_SECOND}
