@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from servers.object_store import S3Server, log_tail
 
 from flowyml.core.step import get_step_registry
 
@@ -45,3 +46,16 @@ def private_runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     runs_dir = tmp_path / "flowyml-runs"
     monkeypatch.setenv("FLOWYML_RUNS_DIR", str(runs_dir))
     return runs_dir
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    """A failed test (a pytest-timeout included) that used the S3 server shows the tail of the
+    server's log in its report: the server's side of a hang, kept after its directory is gone."""
+    outcome = yield
+    report = outcome.get_result()
+    server = getattr(item, "funcargs", {}).get("s3_server")
+    if report.failed and isinstance(server, S3Server):
+        report.sections.append(("SeaweedFS log (tail)", log_tail(server)))

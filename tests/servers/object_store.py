@@ -50,6 +50,9 @@ class S3Server:
     access_key_id: str
     secret_access_key: str
     region: str = "us-east-1"
+    # The server's log: its tail is added to the report of a test that fails while using it
+    # (tests/conftest.py), since the temporary directory holding it is gone after CI.
+    log: Path | None = None
 
     def environment(self) -> dict[str, str]:
         """The standard AWS variables that point boto3/s3fs clients at this server."""
@@ -113,7 +116,9 @@ def seaweedfs_s3(data_dir: Path) -> Iterator[S3Server]:
     try:
         endpoint = f"http://127.0.0.1:{s3_port}"
         _wait_ready(process, endpoint, data_dir / "weed.log")
-        yield S3Server(endpoint, server.access_key_id, server.secret_access_key)
+        yield S3Server(
+            endpoint, server.access_key_id, server.secret_access_key, log=data_dir / "weed.log"
+        )
     finally:
         _stop(process)
         log.close()
@@ -180,3 +185,15 @@ def s3_env(
 def s3_prefix(s3_env: S3Server) -> str:
     """A fresh ``s3://`` folder of this test's own in the session's bucket."""
     return f"s3://{TEST_BUCKET}/{secrets.token_hex(6)}"
+
+
+LOG_TAIL_BYTES = 8000
+
+
+def log_tail(server: S3Server) -> str:
+    """The last lines of ``server``'s log, for the report of a test that failed using it."""
+    if server.log is None or not server.log.exists():
+        return "(no log)"
+    with server.log.open("rb") as log:
+        log.seek(max(0, log.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+        return log.read().decode(errors="replace")
