@@ -163,6 +163,11 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
             skip_instance_cache=True,
         )
         admin.mkdir(TEST_BUCKET)
+        # A first write grows the bucket's volumes; until the volume server has registered with
+        # the master it is refused (500, "Not enough data nodes"), for seconds after /healthz
+        # answers. s3fs's default retries wait that out here, not in a test's cache write.
+        admin.pipe_file(f"{TEST_BUCKET}/.ready", b"")
+        admin.rm_file(f"{TEST_BUCKET}/.ready")
         yield server
 
 
