@@ -193,9 +193,13 @@ class FlowymlTranslator:
 
     def get_code_version(self, step: Step) -> str | None:
         """The step's code fingerprint, so the UI marks assets stale when the code changes;
-        ``None`` when its code reads a global without a fingerprint (it is not cached either)."""
+        ``None`` when its code reads a global without a fingerprint (it is not cached either).
+        A secret the code reads (a ``SecretStr`` default) enters as its type alone: the version
+        is the same in every process (a process key would make it change with every code server
+        restart) and tells a reader of the event log nothing of the secret; the cache key, keyed
+        by the store's key, still changes with it."""
         try:
-            return step.get_code_hash()[:16]
+            return step.get_code_hash(redact_secrets=True)[:16]
         except UncachableCodeError:
             return None
 

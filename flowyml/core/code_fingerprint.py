@@ -179,16 +179,19 @@ _SHAPES: dict[int, tuple[weakref.ref[types.CodeType], _Shape]] = {}
 _CLASS_DIGESTS: weakref.WeakKeyDictionary[type, str | None] = weakref.WeakKeyDictionary()
 
 
-def code_fingerprint(func: Callable[..., Any], *, secret_key: bytes | None = None) -> str:
+def code_fingerprint(
+    func: Callable[..., Any], *, secret_key: bytes | None = None, redact_secrets: bool = False
+) -> str:
     """Hex SHA-256 of ``func``'s code, the user code it reaches and the values that code reads.
 
     See the module docstring for exactly what is covered. Raises ``UncachableCodeError`` when a
     value it reads cannot be fingerprinted. A secret the code reads (a ``SecretStr`` default, a
     global, a closure variable) enters as ``HMAC-SHA256(secret_key, secret)``, as secret params
     do in a cache key: with the store's key the fingerprint is the same in every process using
-    that store; without one a random key of this process is used (see ``fingerprint``).
+    that store; without one a random key of this process is used (see ``fingerprint``). With
+    ``redact_secrets`` a secret enters as its type alone, the same in every process.
     """
-    walk = _Walk(secret_key)
+    walk = _Walk(secret_key, redact_secrets=redact_secrets)
     walk.mark_bare(func)
     walk.feed(func, "step", _name_of(func))
     walk.run()
@@ -203,8 +206,9 @@ class _Walk:
     its number only, which is what makes cycles terminate.
     """
 
-    def __init__(self, secret_key: bytes | None = None) -> None:
+    def __init__(self, secret_key: bytes | None = None, *, redact_secrets: bool = False) -> None:
         self.secret_key = secret_key
+        self.redact_secrets = redact_secrets
         self.parts: list[str] = [_FORMAT, f"py{_PYTHON}"]
         self.units: dict[int, int] = {}
         self.queue: list[Any] = []
@@ -289,7 +293,7 @@ class _Walk:
         if known is None:
             known = self.values[id(value)] = (
                 value,
-                _value_digest(value, what, reader, self.secret_key),
+                _value_digest(value, what, reader, self.secret_key, self.redact_secrets),
             )
         return known[1]
 
@@ -434,9 +438,11 @@ def _name_of(obj: Any) -> str:
     return f"{getattr(obj, '__qualname__', type(obj).__qualname__)}()"
 
 
-def _value_digest(value: Any, what: str, reader: str, secret_key: bytes | None) -> str:
+def _value_digest(
+    value: Any, what: str, reader: str, secret_key: bytes | None, redact_secrets: bool
+) -> str:
     try:
-        return fingerprint(value, secret_key=secret_key)
+        return fingerprint(value, secret_key=secret_key, redact_secrets=redact_secrets)
     except Exception as exc:
         cls = type(value)
         raise UncachableCodeError(

@@ -70,7 +70,9 @@ class UnfingerprintableError(TypeError):
     """A value has no stable content fingerprint; the message names its type and why."""
 
 
-def fingerprint(value: Any, *, secret_key: bytes | None = None) -> str:
+def fingerprint(
+    value: Any, *, secret_key: bytes | None = None, redact_secrets: bool = False
+) -> str:
     """Hex SHA-256 of ``value``'s content.
 
     Values that differ anywhere get different fingerprints; equal content gets equal
@@ -78,11 +80,14 @@ def fingerprint(value: Any, *, secret_key: bytes | None = None) -> str:
     Secrets (``SecretStr``, ``SecretBytes``, ``Secret``) are fed as ``HMAC-SHA256(secret_key,
     secret)``, never in clear; without ``secret_key`` a random per-process key is used, so a
     fingerprint that contains a secret is stable within a process but differs between processes.
+    With ``redact_secrets`` a secret is fed as its type alone: the fingerprint is the same in
+    every process and says nothing of the secret, nor changes with it (for what is shown to
+    whoever can read a run's records, such as Dagster's code version).
     """
     if secret_key is not None and not secret_key:
         raise ValueError("secret_key must not be empty: an empty HMAC key makes secrets guessable")
     hasher = hashlib.sha256()
-    fingerprinter = _Fingerprinter(secret_key or _PROCESS_SECRET_KEY)
+    fingerprinter = _Fingerprinter(None if redact_secrets else secret_key or _PROCESS_SECRET_KEY)
     try:
         fingerprinter.feed(hasher.update, value)
     except RecursionError as exc:
@@ -355,8 +360,8 @@ class _Fingerprinter:
     pickles), so that a cheap-looking object knows whether it turned out worth remembering.
     """
 
-    def __init__(self, secret_key: bytes) -> None:
-        self.secret_key = secret_key
+    def __init__(self, secret_key: bytes | None) -> None:
+        self.secret_key = secret_key  # None: secrets redacted
         self.memo: dict[int, bytes] = {}
         self.alive: list[Any] = []
         self.active: set[int] = set()
@@ -538,7 +543,10 @@ class _Fingerprinter:
 
     def secret(self, value: Any) -> bytes:
         """A secret as ``HMAC-SHA256(key, secret)``: a change invalidates the cache, yet the
-        fingerprint gives no way to test guesses of the secret without the key."""
+        fingerprint gives no way to test guesses of the secret without the key. Redacted (no
+        key), its type alone."""
+        if self.secret_key is None:
+            return _type_tag(value) + b"redacted"
         secret = value.get_secret_value()
         if isinstance(value, SecretStr):
             message = secret.encode("utf-8", "surrogatepass")

@@ -282,14 +282,17 @@ class Step:
         own = {*self.inputs, *self.signature.parameter_of_input.values(), *self.param_names}
         return tuple(n for n in self.condition_signature.wanted if n not in own)
 
-    def get_code_hash(self, *, secret_key: bytes | None = None) -> str:
+    def get_code_hash(
+        self, *, secret_key: bytes | None = None, redact_secrets: bool = False
+    ) -> str:
         """Fingerprint of the code the step runs: its own syntax tree (decorators excluded), the
         user functions, methods and classes it reaches, the module constants and closure values
         it reads, and the versions of the third-party distributions it uses (see
         :mod:`flowyml.core.code_fingerprint`). Read afresh each time: a notebook may have
         changed a constant since. A secret the code reads (a ``SecretStr`` default) enters as
-        an HMAC under ``secret_key``, as secret params do (see :meth:`get_cache_key`)."""
-        return _code_fingerprint()(self.func, secret_key=secret_key)
+        an HMAC under ``secret_key``, as secret params do (see :meth:`get_cache_key`), or, with
+        ``redact_secrets``, as its type alone: the same in every process, for what is shown."""
+        return _code_fingerprint()(self.func, secret_key=secret_key, redact_secrets=redact_secrets)
 
     def get_input_hash(self, inputs: Mapping[str, Any]) -> str:
         """Fingerprint of the real content of the input values."""

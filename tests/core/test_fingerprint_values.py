@@ -325,6 +325,7 @@ print(json.dumps({
     "containers": fingerprint({"b": {"x", "y", "z"}, "a": frozenset({"p", "q"}), "c": ("t", 1.5)}),
     "secret": fingerprint(SecretStr("1234")),
     "keyed_secret": fingerprint(SecretStr("1234"), secret_key=b"k" * 32),
+    "redacted_secret": fingerprint(SecretStr("1234"), redact_secrets=True),
 }))
 """
 
@@ -369,6 +370,18 @@ def test_without_a_key_each_process_fingerprints_a_secret_differently(
     one, two = child_fingerprints
 
     assert len({one["secret"], two["secret"], fingerprint(SecretStr("1234"))}) == 3
+
+
+def test_a_redacted_secret_agrees_across_processes(
+    child_fingerprints: list[dict[str, str]],
+) -> None:
+    one, two = child_fingerprints
+
+    assert (
+        one["redacted_secret"]
+        == two["redacted_secret"]
+        == fingerprint(SecretStr("1234"), redact_secrets=True)
+    )
 
 
 # -- secrets ----------------------------------------------------------------------------------
@@ -432,6 +445,14 @@ def test_a_secret_inside_an_arbitrary_object_is_keyed_too() -> None:
     assert keyed == fingerprint(Plain(SecretStr("1234")), secret_key=KEY)
     assert keyed != fingerprint(Plain(SecretStr("1234")), secret_key=OTHER_KEY)
     assert keyed != fingerprint(Plain(SecretStr("1235")), secret_key=KEY)
+
+
+def test_a_redacted_secret_is_its_type_alone() -> None:
+    redacted = fingerprint({"pin": SecretStr("4821")}, redact_secrets=True)
+
+    assert redacted == fingerprint({"pin": SecretStr("0000")}, redact_secrets=True)
+    assert redacted != fingerprint({"pin": SecretBytes(b"4821")}, redact_secrets=True)
+    assert redacted not in {fingerprint({"pin": "4821"}), fingerprint({"pin": "redacted"})}
 
 
 def test_an_empty_secret_key_is_refused() -> None:

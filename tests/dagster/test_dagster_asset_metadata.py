@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -64,3 +67,40 @@ def test_an_asset_references_the_source_file_and_line_of_its_step() -> None:
 
 def test_assets_of_steps_are_of_the_python_kind() -> None:
     assert asset_node(FITTED).kinds == {"python"}
+
+
+SECRET_DEFAULT_STEP = """
+import json, sys
+from pydantic import SecretStr
+from flowyml import step
+from flowyml_dagster import FlowymlTranslator
+
+@step(outputs=["o"], register=False)
+def fetch(token: SecretStr = SecretStr(sys.argv[1])) -> int:
+    return len(token.get_secret_value())
+
+print(json.dumps(FlowymlTranslator().get_code_version(fetch)))
+"""
+
+
+def code_version_in_a_new_process(secret: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", SECRET_DEFAULT_STEP, secret],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_the_code_version_of_a_step_with_a_secret_default_is_the_same_in_every_process() -> None:
+    versions = {code_version_in_a_new_process("s3cr3t-token") for _ in range(2)}
+
+    assert len(versions) == 1
+    assert None not in versions
+
+
+def test_the_code_version_tells_nothing_of_a_secret_default() -> None:
+    assert code_version_in_a_new_process("s3cr3t-token") == code_version_in_a_new_process("other")
