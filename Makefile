@@ -61,12 +61,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two pytest-xdist workers: most tests wait on processes of their own (Dagster's workers and
+# servers, forked steps), so two at a time keep both cores busy. A test file, or a directory
+# whose tests share servers, runs whole in one worker (tests/conftest.py).
+XDIST := -n 2 --dist loadgroup
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 	$(MAKE) test-min
 
 test-min: $(STAMP_MIN)
-	$(VENV_MIN)/bin/pytest -p no:cacheprovider -q $(MIN_TESTS)
+	$(VENV_MIN)/bin/pytest -p no:cacheprovider -q $(XDIST) $(MIN_TESTS)
 
 bench: $(STAMP)
 	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done

@@ -1,4 +1,5 @@
-"""Fixtures for every test: an empty step registry, a private cache and runs directory."""
+"""Fixtures for every test: an empty step registry, a private cache and runs directory; and how
+``make test`` spreads the tests over pytest-xdist's workers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,20 @@ import pytest
 from servers.object_store import S3Server, log_tail
 
 from flowyml.core.step import get_step_registry
+
+TESTS = Path(__file__).resolve().parent
+# Directories whose tests share servers started once per session (``dagster dev`` servers, Celery
+# workers with Redis and PostgreSQL, a ``dg`` project): each runs whole in one xdist worker, so
+# its servers start once. Elsewhere a test file is the unit: its module fixtures run once.
+SHARED_SERVER_DIRECTORIES = frozenset({"e2e", "deploy", "dg"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (``--dist loadgroup``)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(item.path).resolve().relative_to(TESTS).parts
+        group = parts[0] if parts[0] in SHARED_SERVER_DIRECTORIES else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
