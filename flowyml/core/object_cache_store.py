@@ -33,7 +33,9 @@ import logging
 import os
 import pickle
 import tempfile
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import IO, Any
 
 from fsspec import AbstractFileSystem
@@ -101,8 +103,7 @@ class ObjectCacheStore:
         path = self.path_for(key)
         with tempfile.SpooledTemporaryFile(max_size=_HELD_BACK_BYTES) as spool:
             try:
-                # Blocks of _CHUNK_BYTES: reading the header must not fetch s3fs's default 50 MiB.
-                with self._filesystem.open(path, "rb", block_size=_CHUNK_BYTES) as remote:
+                with _open_for_reading(self._filesystem, path) as remote:
                     problem = _copy_verified(remote, spool, self._header_mac(key))
             except FileNotFoundError:
                 return False, None
@@ -258,10 +259,11 @@ S3_ATTEMPTS = 3
 # The most one request costs against a server that stopped answering: every attempt's read
 # timeout, plus botocore's "standard" backoff between attempts (at most 1 s, then 2 s).
 S3_DEAD_SERVER_SECONDS = S3_ATTEMPTS * S3_READ_TIMEOUT_SECONDS + 3
-# An upload is abandoned (the entry not written) once it runs below this rate, on top of the
-# dead-server bound: a server that stops *reading* a large body is not caught by the read
-# timeout, which starts only once the body is sent. 128 KiB/s is 1 Mbit/s.
-_MIN_UPLOAD_BYTES_PER_SECOND = 128 * 1024
+# An upload or a read is abandoned (the entry not written, or a miss) once it runs below this
+# rate, on top of the dead-server bound: the read timeout bounds each wait for the next bytes,
+# so a server that stops *reading* a large body, or sends one byte every few seconds, is not
+# caught by it. 128 KiB/s is 1 Mbit/s.
+_MIN_TRANSFER_BYTES_PER_SECOND = 128 * 1024
 
 
 def _open_filesystem(url: str) -> tuple[AbstractFileSystem, str]:
@@ -322,10 +324,51 @@ def _drop_expect_continue(params: dict[str, Any], **_: Any) -> None:
     params.get("headers", {}).pop("Expect", None)
 
 
+def _open_for_reading(fs: AbstractFileSystem, path: str) -> AbstractContextManager[Any]:
+    """``path`` open for ``_copy_verified``: an async filesystem's object through
+    ``_DeadlineReader``, another's as a file read in blocks of ``_CHUNK_BYTES`` (reading the
+    header must not fetch s3fs's default 50 MiB)."""
+    if isinstance(fs, AsyncFileSystem):
+        return nullcontext(_DeadlineReader(fs, path))
+    return fs.open(path, "rb", block_size=_CHUNK_BYTES)
+
+
+class _DeadlineReader:
+    """An object read by byte ranges, all of them within one deadline: the dead-server bound,
+    plus the object's size at the slowest rate worth waiting for, as an upload has.
+
+    The read timeout bounds each wait for the next bytes, not a whole request: a server that
+    sends one byte every few seconds would hold a file-like read of s3fs for ever. Here each
+    request gets the time left before the deadline (fsspec cancels it after that), and a read
+    past it raises ``TimeoutError``: the entry is a miss with a warning.
+    """
+
+    def __init__(self, fs: AbstractFileSystem, path: str) -> None:
+        started = time.monotonic()
+        self._fs = fs
+        self._path = path
+        self.size: int = fs.info(path, timeout=S3_DEAD_SERVER_SECONDS)["size"]
+        self._deadline = (
+            started + S3_DEAD_SERVER_SECONDS + self.size / _MIN_TRANSFER_BYTES_PER_SECOND
+        )
+        self._position = 0
+
+    def read(self, count: int) -> bytes:
+        end = min(self._position + count, self.size)
+        if end <= self._position:
+            return b""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"reading {self._path} took longer than its deadline")
+        data = self._fs.cat_file(self._path, start=self._position, end=end, timeout=left)
+        self._position += len(data)
+        return data
+
+
 def _upload_deadline(fs: AbstractFileSystem, size: int) -> dict[str, float]:
     """``put_file``'s ``timeout``, for an async filesystem (fsspec's ``sync`` takes it and
     cancels the upload): the dead-server bound, plus the time the upload takes at the slowest
     rate worth waiting for. Other filesystems take no such argument."""
     if not isinstance(fs, AsyncFileSystem):
         return {}
-    return {"timeout": S3_DEAD_SERVER_SECONDS + size / _MIN_UPLOAD_BYTES_PER_SECOND}
+    return {"timeout": S3_DEAD_SERVER_SECONDS + size / _MIN_TRANSFER_BYTES_PER_SECOND}
