@@ -76,7 +76,9 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import linecache
 import os
+import re
 import site
 import sys
 import sysconfig
@@ -542,10 +544,38 @@ def _build_shape(code: types.CodeType) -> _Shape:
 def _parse(obj: types.CodeType | type) -> ast.AST | None:
     """The syntax tree of a function's or class's source, ``None`` when there is no source."""
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+        lines = _code_lines(obj) if isinstance(obj, types.CodeType) else None
+        source = "".join(lines) if lines is not None else inspect.getsource(obj)
+        tree = ast.parse(textwrap.dedent(source))
     except (OSError, TypeError, SyntaxError):
         return None
     return tree.body[0] if tree.body else tree
+
+
+# How ``inspect.findsource`` finds where the source of a code object starts.
+_DEFINITION_LINE = re.compile(r"^(\s*def\s)|(\s*async\s+def\s)|(.*(?<!\w)lambda(:|\s))|^(\s*@)")
+
+
+def _code_lines(code: types.CodeType) -> list[str] | None:
+    """The source lines of ``code`` from its file, as ``inspect.getsource`` finds them, or
+    ``None`` where only ``inspect`` can find them (source a module's loader gives, no file).
+
+    ``inspect.getsource`` first looks for a code object's module (a code object does not name
+    it) by taking the real path of every module loaded: a third of a second in a process that
+    imported Dagster and pandas, paid by every Dagster step process as it rebuilds the job. The
+    module only matters for source that is not in a file.
+    """
+    filename = code.co_filename
+    if not os.path.isfile(filename):
+        return None
+    linecache.checkcache(filename)
+    lines = linecache.getlines(filename)
+    number = code.co_firstlineno - 1
+    if not lines or not 0 <= number < len(lines):
+        return None
+    while number > 0 and not _DEFINITION_LINE.match(lines[number]):
+        number -= 1
+    return inspect.getblock(lines[number:])
 
 
 def _tree_digest(tree: ast.AST) -> str:
