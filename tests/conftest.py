@@ -5,25 +5,43 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers.object_store import S3Server, log_tail
 
 from flowyml.core.step import get_step_registry
 
-TESTS = Path(__file__).resolve().parent
 # Directories whose tests share servers started once per session (``dagster dev`` servers, Celery
 # workers with Redis and PostgreSQL, a ``dg`` project): each runs whole in one xdist worker, so
 # its servers start once. Elsewhere a test file is the unit: its module fixtures run once.
 SHARED_SERVER_DIRECTORIES = frozenset({"e2e", "deploy", "dg"})
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (``--dist loadgroup``)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        parts = Path(item.path).resolve().relative_to(TESTS).parts
-        group = parts[0] if parts[0] in SHARED_SERVER_DIRECTORIES else "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
+def xdist_scope(nodeid: str) -> str:
+    """The unit of work of ``nodeid`` for xdist: its directory under ``tests/`` if that is one of
+    ``SHARED_SERVER_DIRECTORIES``, else its file."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 2 and parts[0] == "tests" and parts[1] in SHARED_SERVER_DIRECTORIES:
+        return "/".join(parts[:2])
+    return path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadscope`` (``make test``), the scope is ``xdist_scope``'s: xdist's own
+    scopes are the file or class, and its ``xdist_group`` marks do not reach the scheduler with
+    pytest 9 (it renames items through an attribute pytest no longer reads)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedServerScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return SharedServerScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
