@@ -41,7 +41,6 @@ from flowyml_dagster.constants import (
     TRACEBACK_METADATA_KEY,
 )
 from flowyml_dagster.planning import OutputMetadata, UnitPlan
-from flowyml_dagster.storage import sharing_pickle
 
 
 def make_compute_fn(
@@ -79,8 +78,7 @@ def make_compute_fn(
                 continue
             for name, value in outcome.outputs.items():
                 handoff.add(name, value)
-                with sharing_pickle(value, outcome.pickles.get(name)):
-                    yield _output(context, plan, output_metadata, step, outcome, name, value)
+                yield _output(context, plan, output_metadata, step, outcome, name, value)
 
     # Dagster reads a compute function's signature some fifteen times while it builds one op;
     # ``inspect.signature`` returns a ``__signature__`` as it is, so it is worked out once.

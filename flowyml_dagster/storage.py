@@ -5,16 +5,8 @@ unpickled from there: whoever may launch a run could point a step at a folder of
 and run code as the step's user. The definitions flowyml builds bind an IO manager whose location
 run config cannot change; a deployment that wants another store (object storage ...) binds its own.
 
-A value is serialised once on its way out of a step. With the cache off, the IO manager's pickle
-is that one (the op body does not pickle it again to check it). With the cache on, the op body's
-cache write has just pickled each output into the cache entry, a pickle of its own per output
-(``flowyml.core.serialization``): while the op hands such a value to the IO manager
-(``sharing_pickle``), the IO manager copies those bytes from the entry's file, kernel to kernel,
-instead of pickling the value again. It pickles as before when there is nothing to share (a cache
-hit, the cache off, a store on object storage, an entry replaced since it was written, a base
-directory not on a local disk). The copy is the bytes this process wrote a moment ago, in the
-cache's private directory, from the same file (its device and inode are checked), so it is
-trusted exactly as the pickle it replaces. An input whose value was never stored (a job launched
+The IO manager's pickling is the one serialisation of a value on its way out of a step (the op
+body does not pickle it again to check it). An input whose value was never stored (a job launched
 before the job that produces it) fails its step naming the asset and the pipelines that produce
 it, which the builder records in each asset's definition metadata: Dagster's own error is a
 ``FileNotFoundError`` of a path under the instance's storage.
@@ -22,19 +14,13 @@ it, which the builder records in each asset's definition metadata: Dagster's own
 
 from __future__ import annotations
 
-import errno
-import os
 import pickle
 import secrets
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any
 
 import dagster as dg
 from upath import UPath
 
-from flowyml.core.cache_store import StoredPickle
 from flowyml.core.errors import exception_text
 from flowyml.core.serialization import unpicklable_output
 from flowyml_dagster.constants import (
@@ -42,29 +28,6 @@ from flowyml_dagster.constants import (
     PRODUCED_BY_METADATA_KEY,
     STEP_METADATA_KEY,
 )
-
-# The value the op is handing to the IO manager, with its pickle in the cache entry just written;
-# per thread, as a step's op body and its IO manager run in the same thread.
-_sharing = threading.local()
-# copy_file_range errors that mean "not between these files", not a failing disk.
-_NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF)
-_COPY_CHUNK_BYTES = 1 << 24
-
-
-@contextmanager
-def sharing_pickle(value: Any, stored: StoredPickle | None) -> Iterator[None]:
-    """While the op hands ``value`` to the IO manager (Dagster stores an output before it resumes
-    the op body), the IO manager copies its pickle from ``stored`` instead of pickling it."""
-    if stored is None:
-        yield
-        return
-    shared = (value, stored)
-    _sharing.current = shared
-    try:
-        yield
-    finally:
-        if getattr(_sharing, "current", None) is shared:
-            _sharing.current = None
 
 
 class StepValueIOManager(dg.UPathIOManager):
@@ -75,9 +38,7 @@ class StepValueIOManager(dg.UPathIOManager):
       half-way (or a killed step) leaves the last good value in place, never a torn file;
     * a value pickling refuses (anything but an ``OSError``, which is the disk's problem and
       retried per the step's policy) fails the step as a ``StepOutputError`` naming the step and
-      the output, not retried: the next attempt would return the same value;
-    * a value whose pickle the cache entry just written holds is copied from there, not pickled
-      again (see the module docstring).
+      the output, not retried: the next attempt would return the same value.
     """
 
     extension: str = ""
@@ -92,8 +53,7 @@ class StepValueIOManager(dg.UPathIOManager):
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(16)}.tmp")
         try:
             with temporary.open("wb") as file:
-                if not _copy_shared_pickle(obj, file):
-                    pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
             temporary.replace(path)
         except OSError:
             temporary.unlink(missing_ok=True)
@@ -124,50 +84,6 @@ class StepValueIOManager(dg.UPathIOManager):
                 raise
             description = _missing_input(context, exc.filename)
         raise dg.Failure(description=description, allow_retries=False)
-
-
-def _copy_shared_pickle(obj: Any, file: IO[bytes]) -> bool:
-    """Copy ``obj``'s pickle from the cache entry just written into the empty ``file``; ``False``
-    (nothing written) when there is none to copy: not shared, not a local file, or the entry's
-    file is no longer the one written."""
-    shared = getattr(_sharing, "current", None)
-    if shared is None or shared[0] is not obj:
-        return False
-    stored: StoredPickle = shared[1]
-    try:
-        target = file.fileno()
-        source = os.open(stored.entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except (OSError, ValueError):  # io.UnsupportedOperation is both
-        return False
-    try:
-        info = os.fstat(source)
-        if (info.st_dev, info.st_ino) != (stored.entry.device, stored.entry.inode):
-            return False  # replaced since (another run wrote the same key): pickle it here
-        _copy_range(source, target, stored.offset, stored.length)
-    finally:
-        os.close(source)
-    return True
-
-
-def _copy_range(source: int, target: int, offset: int, length: int) -> None:
-    """Append ``length`` bytes at ``offset`` of ``source`` to ``target``, in the kernel where it
-    can (``copy_file_range``), else through a buffer."""
-    end = offset + length
-    try:
-        while offset < end:
-            copied = os.copy_file_range(source, target, end - offset, offset)
-            if copied == 0:
-                raise OSError(errno.EIO, "the cache entry ended early while it was copied")
-            offset += copied
-    except OSError as exc:
-        if exc.errno not in _NO_COPY_RANGE:
-            raise
-        while offset < end:
-            chunk = os.pread(source, min(_COPY_CHUNK_BYTES, end - offset), offset)
-            if not chunk:
-                raise OSError(errno.EIO, "the cache entry ended early while it was copied") from exc
-            os.write(target, chunk)
-            offset += len(chunk)
 
 
 def _missing_input(context: dg.InputContext, path: str) -> str:

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 
 from flowyml import GPUConfig, NodeAffinity, Pipeline, ResourceRequirements, context, step
 from flowyml.core.step import Step
@@ -551,26 +549,6 @@ def read_counted(value: PickleCounter) -> str:
 COUNTED = Pipeline("counted", steps=[make_counted, read_counted])
 
 
-# Two outputs of one step, each copied by the IO manager from its own pickle in the cache entry:
-# an array in Fortran order (its buffer goes out as it lies) and a frame.
-SPLIT_ROWS = 50_000
-
-
-@step(outputs=["shared/train", "shared/test"], register=False)
-def split_data() -> tuple[np.ndarray, pd.DataFrame]:
-    train = np.asfortranarray(np.arange(SPLIT_ROWS * 3, dtype=np.float64).reshape(SPLIT_ROWS, 3))
-    test = pd.DataFrame({"x": np.arange(SPLIT_ROWS) * 0.5, "label": ["a", "b"] * (SPLIT_ROWS // 2)})
-    return train, test
-
-
-@step(inputs=["shared/train", "shared/test"], outputs=["shared/summary"], register=False)
-def summarise(train: np.ndarray, test: pd.DataFrame) -> dict[str, float]:
-    return {"train": float(train.sum()), "test": float(test["x"].sum()), "rows": len(test)}
-
-
-SHARED = Pipeline("shared", steps=[split_data, summarise])
-
-
 def definitions(*pipelines: Pipeline) -> dg.Definitions:
     """A code location of ``pipelines`` with build_definitions' default (forkserver) executor."""
     return build_definitions(list(pipelines))
@@ -578,14 +556,6 @@ def definitions(*pipelines: Pipeline) -> dg.Definitions:
 
 def counted_job() -> dg.JobDefinition:
     return build_definitions([COUNTED], enable_cache=False).resolve_job_def("counted")
-
-
-def counted_cached_job() -> dg.JobDefinition:
-    return build_definitions([COUNTED]).resolve_job_def("counted")
-
-
-def shared_job() -> dg.JobDefinition:
-    return definitions(SHARED).resolve_job_def("shared")
 
 
 def lineage_job() -> dg.JobDefinition:
