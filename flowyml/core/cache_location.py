@@ -31,7 +31,7 @@ from flowyml.core.cache_store import CACHE_DIR_ENV, CacheStore, default_cache_di
 from flowyml.core.errors import CacheLocationError
 
 if TYPE_CHECKING:
-    from flowyml.core.cache_store import EntryFile, PayloadWriter
+    from flowyml.core.cache_store import PayloadWriter
 
 CACHE_SECRET_ENV = "FLOWYML_CACHE_SECRET"
 # 32 characters of a random string carry enough entropy for an HMAC key whatever the alphabet
@@ -58,9 +58,7 @@ class StepCache(Protocol):
 
     ``location`` names it in warnings and metadata (never with credentials); ``secret_key`` keys
     secret params into cache keys; ``get``/``put``/``put_streamed`` never raise for a cache
-    problem (a problem costs time, never a run); ``put_streamed`` returns whether it stored the
-    entry, or the entry's local file (``EntryFile``) where it wrote one; ``usage`` is
-    ``(entries, bytes)``.
+    problem (a problem costs time, never a run); ``usage`` is ``(entries, bytes)``.
     """
 
     location: str
@@ -73,9 +71,7 @@ class StepCache(Protocol):
 
     def put(self, key: str, payload: bytes) -> bool: ...
 
-    def put_streamed(
-        self, key: str, dump: Callable[[PayloadWriter], object]
-    ) -> EntryFile | bool: ...
+    def put_streamed(self, key: str, dump: Callable[[PayloadWriter], object]) -> bool: ...
 
     def usage(self) -> tuple[int, int]: ...
 

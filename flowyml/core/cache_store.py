@@ -39,12 +39,10 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from flowyml.core.errors import CacheLocationError
-from flowyml.core.serialization import load_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +57,10 @@ SECRET_KEY_SIZE = 32
 
 _TEMP_PREFIX = ".tmp-"
 
-# Entry layout: magic, payload length (8 bytes, big-endian), SHA-256 of the payload, payload (the
-# pickles of ``serialization.dump_outputs``). The magic carries the format version, so an entry
-# of another layout is a miss. The length lets a truncated or padded entry be rejected from its
-# size alone, before any hashing.
-_MAGIC = b"FLOWYML-CACHE-3\n"
+# Entry layout: magic, payload length (8 bytes, big-endian), SHA-256 of the payload, payload (a
+# pickle). The magic carries the format version, so an entry of another layout is a miss. The
+# length lets a truncated or padded entry be rejected from its size alone, before any hashing.
+_MAGIC = b"FLOWYML-CACHE-2\n"
 _LENGTH = struct.Struct(">Q")
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _HEADER_SIZE = len(_MAGIC) + _LENGTH.size + _DIGEST_SIZE
@@ -106,28 +103,6 @@ class PayloadDigest(Protocol):
     def update(self, data: memoryview, /) -> None: ...
 
     def digest(self) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class EntryFile:
-    """The file of an entry ``CacheStore.put_streamed`` has just written: ``path`` holds that
-    entry for as long as its device and inode are these (an entry is replaced by a rename, never
-    changed in place), and its payload starts ``payload_offset`` bytes in."""
-
-    path: Path
-    device: int
-    inode: int
-    payload_offset: int
-
-
-@dataclass(frozen=True)
-class StoredPickle:
-    """One value's own pickle in an entry just written: ``length`` bytes at ``offset`` of
-    ``entry``'s file, for as long as that file is still ``entry``'s."""
-
-    entry: EntryFile
-    offset: int
-    length: int
 
 
 class CacheStore:
@@ -198,16 +173,13 @@ class CacheStore:
     def put(self, key: str, payload: bytes) -> bool:
         """Store pickled outputs under ``key``; ``False`` (with a warning) if it cannot.
 
-        The bytes ``dump_outputs`` made; :meth:`put_streamed` writes them as they are made.
+        The bytes of an existing pickle; :meth:`put_streamed` writes a pickle as it is made.
         """
-        return bool(self.put_streamed(key, lambda file: file.write(payload)))
+        return self.put_streamed(key, lambda file: file.write(payload))
 
-    def put_streamed(
-        self, key: str, dump: Callable[[PayloadWriter], object]
-    ) -> EntryFile | Literal[False]:
-        """Store under ``key`` the pickles ``dump`` writes into the file it is given: the entry's
-        file, or ``False`` (with a warning) if the store cannot, and then ``dump`` may not have
-        been called.
+    def put_streamed(self, key: str, dump: Callable[[PayloadWriter], object]) -> bool:
+        """Store under ``key`` the pickle ``dump`` writes into the file it is given; ``False``
+        (with a warning) if the store cannot, and then ``dump`` may not have been called.
 
         ``dump`` writes straight into the entry's temporary file, so the payload is never held in
         memory whole: pickled with protocol 5, a large numpy array goes out from its own buffer.
@@ -220,9 +192,6 @@ class CacheStore:
         What ``dump`` raises (a value that cannot be pickled) is not a cache problem: the
         temporary file is removed and the exception goes to the caller. A failing write of the
         file itself is one, whatever ``dump`` made of it: a warning and ``False``.
-
-        The entry's file is returned so a caller that needs a value's pickle again (Dagster's IO
-        manager) can copy it from there instead of pickling the value once more.
         """
         if not self.writable:
             return False
@@ -231,7 +200,7 @@ class CacheStore:
         try:
             with self._open_shard(path.parent.name, create=True) as shard_fd:
                 self._sweep(shard_fd, path.parent)
-                temp, failure, info = _write_temp_entry(shard_fd, dump)
+                temp, failure = _write_temp_entry(shard_fd, dump)
                 if temp is not None:
                     try:
                         os.replace(temp, path.name, src_dir_fd=shard_fd, dst_dir_fd=shard_fd)
@@ -246,8 +215,7 @@ class CacheStore:
             return False
         if failure is not None:
             raise failure  # outside the handlers above: the caller's error, not the store's
-        assert info is not None  # written, as there was no failure
-        return EntryFile(path, info.st_dev, info.st_ino, _HEADER_SIZE)
+        return True
 
     def usage(self) -> tuple[int, int]:
         """``(entries, bytes)`` held in the store now, whoever wrote them; nothing is loaded."""
@@ -349,7 +317,7 @@ class CacheStore:
                 return False, None
             file.seek(_HEADER_SIZE)
             try:
-                return True, load_outputs(file)
+                return True, pickle.load(file)
             except Exception as exc:  # MemoryError included: a miss, not a failed run
                 logger.warning(
                     "flowyml cache: cannot load %s (%s: %s); treated as a miss",
@@ -688,10 +656,10 @@ class PayloadWriter:
 
 def _write_temp_entry(
     dir_fd: int, dump: Callable[[PayloadWriter], object]
-) -> tuple[str | None, BaseException | None, os.stat_result | None]:
+) -> tuple[str | None, BaseException | None]:
     """A new temporary file (0600) in ``dir_fd`` holding an entry whose payload ``dump`` writes:
-    ``(name, None, its stat)``. If ``dump`` raises, ``(None, its exception, None)``; if writing
-    the file fails, the ``OSError``. Either way the file is removed again."""
+    ``(name, None)``. If ``dump`` raises, ``(None, its exception)``; if writing the file fails,
+    the ``OSError``. Either way the file is removed again."""
     name = f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
     fd = os.open(name, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
     failure: BaseException | None = None
@@ -706,14 +674,13 @@ def _write_temp_entry(
                 failure = exc
             else:
                 writer.finish()
-                info = os.fstat(fd)
     except BaseException:
         _unlink_quietly(name, dir_fd)
         raise
     if failure is not None:
         _unlink_quietly(name, dir_fd)
-        return None, failure, None
-    return name, None, info
+        return None, failure
+    return name, None
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:

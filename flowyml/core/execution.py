@@ -19,7 +19,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from flowyml.core.cache_location import StepCache
-from flowyml.core.cache_store import EntryFile, StoredPickle
 from flowyml.core.errors import (
     StepExecutionError,
     StepOutputError,
@@ -28,7 +27,7 @@ from flowyml.core.errors import (
 )
 from flowyml.core.handoff import private_copy
 from flowyml.core.params import ParamTypeError, typed_param
-from flowyml.core.serialization import Span, check_picklable, dump_outputs
+from flowyml.core.serialization import check_picklable, dump_outputs
 from flowyml.core.step import Step
 
 if TYPE_CHECKING:
@@ -54,8 +53,6 @@ class StepOutcome:
 
     ``cache_note`` says why a step that asked for caching was not cached this time (an input or a
     global without a fingerprint), so Dagster can show it next to ``flowyml/cache: off``.
-    ``pickles`` says where the cache entry just written on a local disk holds each output's own
-    pickle, so Dagster's IO manager copies those bytes instead of pickling the value again.
     """
 
     status: StepStatus
@@ -64,7 +61,6 @@ class StepOutcome:
     cache_key: str | None = None
     duration_seconds: float = 0.0
     cache_note: str | None = None
-    pickles: Mapping[str, StoredPickle] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -261,30 +257,19 @@ def _attempt(
             )
     args, kwargs = step.signature.arguments(inputs, params)
     outputs = name_outputs(step, step.func(*args, **kwargs))
-    pickles: dict[str, StoredPickle] = {}
     if key is not None and cache is not None:
-        spans: dict[str, Span] = {}
         try:
-            stored = cache.put_streamed(
-                key, lambda file: spans.update(dump_outputs(step.name, outputs, file))
-            )
+            cache.put_streamed(key, lambda file: dump_outputs(step.name, outputs, file))
         except StepOutputError as exc:
             note = exc.message
             _warn_uncached(step, note)
             key = None
-        else:
-            if isinstance(stored, EntryFile):
-                pickles = {
-                    name: StoredPickle(stored, stored.payload_offset + span.start, span.length)
-                    for name, span in spans.items()
-                }
     return StepOutcome(
         StepStatus.SUCCESS,
         outputs,
         cache_key=key,
         duration_seconds=time.perf_counter() - started,
         cache_note=note,
-        pickles=pickles,
     )
 
 

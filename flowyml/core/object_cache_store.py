@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import logging
 import os
+import pickle
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,15 +43,13 @@ from fsspec.asyn import AsyncFileSystem
 from fsspec.core import url_to_fs
 
 from flowyml.core.cache_store import _HELD_BACK_BYTES, _LENGTH, PayloadWriter
-from flowyml.core.serialization import load_outputs
 
 logger = logging.getLogger(__name__)
 
 # Another magic than the local store's: an unsigned local entry copied into a bucket is a miss.
 # Version 2 signs the header (with the payload's SHA-256) instead of the payload itself, so a
-# forgery is caught before its payload is read; version 3 holds a pickle per output
-# (``serialization.dump_outputs``); an entry of an older version is a miss.
-_SIGNED_MAGIC = b"FLOWYML-SIGNED3\n"
+# forgery is caught before its payload is read; a version 1 entry is a miss.
+_SIGNED_MAGIC = b"FLOWYML-SIGNED2\n"
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _MAC_SIZE = hashlib.sha256().digest_size
 _SIGNED_HEADER_SIZE = len(_SIGNED_MAGIC) + _LENGTH.size + _DIGEST_SIZE + _MAC_SIZE
@@ -124,7 +123,7 @@ class ObjectCacheStore:
                 return False, None
             spool.seek(0)
             try:
-                return True, load_outputs(spool)
+                return True, pickle.load(spool)
             except Exception as exc:  # MemoryError included: a miss, not a failed run
                 logger.warning(
                     "flowyml cache: cannot load %s (%s: %s); treated as a miss",

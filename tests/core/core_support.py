@@ -7,7 +7,6 @@ Not a test module; imported by the tests of this directory.
 from __future__ import annotations
 
 import importlib.util
-import io
 import os
 import subprocess
 import sys
@@ -17,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-from flowyml.core.serialization import dump_outputs
 
 
 class CallLog:
@@ -143,10 +140,3 @@ def run_script(path: Path, source: str, *args: str) -> subprocess.CompletedProce
         timeout=60,
         check=True,
     )
-
-
-def entry_payload(outputs: dict[str, Any]) -> bytes:
-    """The payload of a cache entry holding ``outputs``, as the cache write makes it."""
-    buffer = io.BytesIO()
-    dump_outputs("step", outputs, buffer)
-    return buffer.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import stat
 import threading
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_support import CallLog, entry_payload, run_script
+from core_support import CallLog, run_script
 
 from flowyml import CacheStore, Pipeline, step
 from flowyml.core.cache_store import default_cache_dir
@@ -93,7 +94,7 @@ def test_the_cache_dir_and_its_entry_dirs_are_private_to_the_user(
 def test_a_stored_value_is_read_back(tmp_path: Path) -> None:
     store = CacheStore(tmp_path / "cache")
 
-    assert store.put("step:abc", entry_payload({"value": [1, None]}))
+    assert store.put("step:abc", pickle.dumps({"value": [1, None]}))
 
     assert store.get("step:abc") == (True, {"value": [1, None]})
     assert store.get("step:other") == (False, None)
@@ -102,8 +103,8 @@ def test_a_stored_value_is_read_back(tmp_path: Path) -> None:
 def test_a_write_leaves_no_temporary_file_behind(tmp_path: Path) -> None:
     store = CacheStore(tmp_path / "cache")
 
-    store.put("step:abc", entry_payload({"value": 1}))
-    store.put("step:abc", entry_payload({"value": 2}))
+    store.put("step:abc", pickle.dumps({"value": 1}))
+    store.put("step:abc", pickle.dumps({"value": 2}))
 
     assert temporaries(tmp_path / "cache") == []
     assert len(entries(tmp_path / "cache")) == 1
@@ -111,31 +112,30 @@ def test_a_write_leaves_no_temporary_file_behind(tmp_path: Path) -> None:
 
 def test_a_rewrite_replaces_the_entry_file_instead_of_writing_into_it(tmp_path: Path) -> None:
     store = CacheStore(tmp_path / "cache")
-    store.put("step:abc", entry_payload({"value": "old"}))
+    store.put("step:abc", pickle.dumps({"value": "old"}))
     path = store.path_for("step:abc")
     old_bytes = path.read_bytes()
 
     with open(path, "rb") as reader:  # a reader that opened the entry before the rewrite
-        store.put("step:abc", entry_payload({"value": "new" * 1000}))
+        store.put("step:abc", pickle.dumps({"value": "new" * 1000}))
         assert reader.read() == old_bytes  # still the whole old entry, never a mix
 
     assert store.get("step:abc") == (True, {"value": "new" * 1000})
 
 
 FAILING_WRITE = """
+    import pickle
     import resource
     import signal
     import sys
 
     from flowyml.core.cache_store import CacheStore
-    from flowyml.core.serialization import dump_outputs
 
     store = CacheStore(sys.argv[1])
-    assert store.put_streamed("step:abc", lambda file: dump_outputs("s", {"value": "old"}, file))
+    assert store.put("step:abc", pickle.dumps({"value": "old"}))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big write fails with EFBIG instead
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
-    big = {"value": "x" * 100_000}
-    print(store.put_streamed("step:abc", lambda file: dump_outputs("s", big, file)))
+    print(store.put("step:abc", pickle.dumps({"value": "x" * 100_000})))
 """
 
 
@@ -165,7 +165,7 @@ def test_a_damaged_entry_is_a_miss_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[bytes], bytes]
 ) -> None:
     store = CacheStore(tmp_path / "cache")
-    store.put("step:abc", entry_payload({"value": 1}))
+    store.put("step:abc", pickle.dumps({"value": 1}))
     path = store.path_for("step:abc")
     path.write_bytes(damage(path.read_bytes()))
 

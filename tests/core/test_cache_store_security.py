@@ -11,6 +11,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import pickle
 import pwd
 import shutil
 import stat
@@ -22,12 +23,11 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
-from core_support import entry_payload
 
 from flowyml.core.cache_store import SECRET_KEY_FILE, STALE_TEMP_SECONDS, CacheStore
 
 KEY = "step:abc"
-PAYLOAD = entry_payload({"value": 42})
+PAYLOAD = pickle.dumps({"value": 42}, protocol=5)
 OTHER_USER = "flowyml-other"
 
 
@@ -313,7 +313,7 @@ def test_an_entry_too_large_to_load_is_a_miss_with_a_warning(
     tmp_path: Path, flowyml_warnings: pytest.LogCaptureFixture
 ) -> None:
     store = CacheStore(tmp_path / "cache")
-    assert store.put(KEY, entry_payload({"value": TooBigToLoad()}))
+    assert store.put(KEY, pickle.dumps({"value": TooBigToLoad()}))
 
     assert store.get(KEY) == (False, None)
     assert "MemoryError" in warnings_text(flowyml_warnings)

@@ -4,7 +4,6 @@ the entry, its checks and its failures are those of an entry written whole."""
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import pickle
 import threading
@@ -20,11 +19,10 @@ from flowyml.core.cache_store import (
     _HELD_BACK_BYTES,
     _LENGTH,
     _MAGIC,
-    EntryFile,
     PayloadWriter,
 )
 from flowyml.core.errors import StepOutputError
-from flowyml.core.serialization import check_picklable, dump_outputs, load_outputs
+from flowyml.core.serialization import check_picklable, dump_outputs
 
 KEY = "step:abc"
 
@@ -50,7 +48,7 @@ SIZES = pytest.mark.parametrize("rows", [2, 1_000], ids=["held-back", "streamed"
 
 
 def stream(store: CacheStore, outputs: dict[str, Any]) -> bool:
-    return bool(store.put_streamed(KEY, lambda file: dump_outputs("producer", outputs, file)))
+    return store.put_streamed(KEY, lambda file: dump_outputs("producer", outputs, file))
 
 
 def assert_same_outputs(got: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -83,38 +81,17 @@ def test_an_entry_written_by_streaming_reads_back_equal(tmp_path: Path, rows: in
 
 
 @SIZES
-def test_a_streamed_entry_is_the_header_then_the_names_and_each_values_own_pickle(
+def test_a_streamed_entry_is_the_header_then_the_pickle_pickle_dumps_makes(
     tmp_path: Path, rows: int
 ) -> None:
     store = CacheStore(tmp_path / "cache")
     outputs = arrays(rows)
-    payload = pickle.dumps(tuple(outputs), protocol=5) + b"".join(
-        pickle.dumps(value, protocol=5) for value in outputs.values()
-    )
+    payload = pickle.dumps(outputs, protocol=5)
 
     stream(store, outputs)
 
     header = _MAGIC + _LENGTH.pack(len(payload)) + hashlib.sha256(payload).digest()
     assert store.path_for(KEY).read_bytes() == header + payload
-
-
-def test_a_stored_entry_is_reported_as_its_file_with_where_its_payload_starts(
-    tmp_path: Path,
-) -> None:
-    store = CacheStore(tmp_path / "cache")
-    outputs = {"value": list(range(10))}
-
-    written = store.put_streamed(KEY, lambda file: dump_outputs("producer", outputs, file))
-
-    assert isinstance(written, EntryFile)
-    info = store.path_for(KEY).stat()
-    assert (written.path, written.device, written.inode) == (
-        store.path_for(KEY),
-        info.st_dev,
-        info.st_ino,
-    )
-    payload = store.path_for(KEY).read_bytes()[written.payload_offset :]
-    assert load_outputs(io.BytesIO(payload)) == outputs
 
 
 def test_the_checksum_still_rejects_a_flipped_byte_in_a_streamed_array(
@@ -222,37 +199,19 @@ def test_a_file_that_cannot_be_written_while_streaming_is_a_warning_not_an_error
     assert temporaries(root) == []
 
 
-class Sink:
-    """A file that keeps what is written, as one flat run of bytes."""
+def test_dump_outputs_writes_the_pickle_that_pickle_dumps_makes() -> None:
+    class Sink:
+        def __init__(self) -> None:
+            self.data = bytearray()
 
-    def __init__(self) -> None:
-        self.data = bytearray()
+        def write(self, data: Any) -> None:
+            self.data += pickle.PickleBuffer(data).raw()
 
-    def write(self, data: Any) -> None:
-        self.data += pickle.PickleBuffer(data).raw()
-
-
-def test_dump_outputs_says_where_each_values_own_pickle_lies() -> None:
     sink, outputs = Sink(), arrays()
 
-    spans = dump_outputs("producer", outputs, sink)
-
-    assert spans.keys() == outputs.keys()
-    for name, value in outputs.items():
-        span = spans[name]
-        assert sink.data[span.start : span.start + span.length] == pickle.dumps(value, protocol=5)
-
-
-def test_outputs_dumped_load_back_by_name() -> None:
-    sink, outputs = Sink(), arrays(2)
     dump_outputs("producer", outputs, sink)
 
-    assert_same_outputs(load_outputs(io.BytesIO(bytes(sink.data))), outputs)
-
-
-def test_a_payload_that_is_not_a_sequence_of_output_pickles_is_refused() -> None:
-    with pytest.raises(ValueError, match="not output names"):
-        load_outputs(io.BytesIO(pickle.dumps({"value": 1})))
+    assert bytes(sink.data) == pickle.dumps(outputs, protocol=5)
 
 
 def test_check_picklable_names_the_output_that_cannot_be_pickled() -> None:

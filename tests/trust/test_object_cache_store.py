@@ -9,7 +9,6 @@ Against a real S3 server (SeaweedFS on 127.0.0.1, ``servers.object_store``).
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import pickle
 from pathlib import Path
@@ -22,7 +21,6 @@ import s3fs.core
 from flowyml.core.cache_location import CACHE_SECRET_ENV, open_cache_store
 from flowyml.core.cache_store import _LENGTH, _MAGIC
 from flowyml.core.object_cache_store import ObjectCacheStore
-from flowyml.core.serialization import dump_outputs
 
 KEY = "step:abc"
 SECRET = "a-test-secret-of-more-than-thirty-two-characters"
@@ -37,13 +35,6 @@ class Planted:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (open, (str(self.marker), "w"))
-
-
-def entry_payload(outputs: dict[str, Any]) -> bytes:
-    """The payload of a cache entry holding ``outputs``, as the cache write makes it."""
-    buffer = io.BytesIO()
-    dump_outputs("step", outputs, buffer)
-    return buffer.getvalue()
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +58,7 @@ def bucket(s3_env: object) -> s3fs.S3FileSystem:
 
 
 def test_an_entry_put_on_s3_is_a_hit_for_its_key_only(store: ObjectCacheStore) -> None:
-    assert store.put(KEY, entry_payload({"value": 42}))
+    assert store.put(KEY, pickle.dumps({"value": 42}))
 
     assert store.get(KEY) == (True, {"value": 42})
     assert store.get("step:other") == (False, None)
@@ -78,7 +69,7 @@ def test_a_streamed_payload_larger_than_memory_held_entries_round_trips(
 ) -> None:
     big = bytes(range(256)) * (3 * 4096)  # 3 MiB: past the 1 MiB held in memory
 
-    assert store.put_streamed(KEY, lambda file: dump_outputs("step", {"big": big}, file))
+    assert store.put_streamed(KEY, lambda file: pickle.dump({"big": big}, file, protocol=5))
 
     assert store.get(KEY) == (True, {"big": big})
 
@@ -167,7 +158,7 @@ def test_a_signed_entry_copied_under_another_key_is_a_miss(
 def test_a_truncated_entry_is_a_miss_with_a_warning(
     store: ObjectCacheStore, bucket: s3fs.S3FileSystem, flowyml_warnings: pytest.LogCaptureFixture
 ) -> None:
-    store.put(KEY, entry_payload({"value": list(range(1000))}))
+    store.put(KEY, pickle.dumps({"value": list(range(1000))}))
     whole = bucket.cat_file(store.path_for(KEY))
     bucket.pipe_file(store.path_for(KEY), whole[: len(whole) // 2])
 
@@ -207,7 +198,6 @@ def test_usage_counts_the_entries_and_their_bytes(
 
 def test_an_entry_written_after_usage_listed_the_store_is_a_hit(store: ObjectCacheStore) -> None:
     store.usage()
-    late = entry_payload({"value": "late"})
-    ObjectCacheStore(store.location, SECRET.encode()).put(KEY, late)
+    ObjectCacheStore(store.location, SECRET.encode()).put(KEY, pickle.dumps("late"))
 
-    assert store.get(KEY) == (True, {"value": "late"})
+    assert store.get(KEY) == (True, "late")
