@@ -63,8 +63,8 @@ lint: $(STAMP)
 
 # Two pytest-xdist workers: most tests wait on processes of their own (Dagster's workers and
 # servers, forked steps), so two at a time keep both cores busy. A test file, or a directory
-# whose tests share servers, runs whole in one worker, the longest first (tests/conftest.py).
-XDIST := -n 2 --dist loadscope --no-loadscope-reorder
+# whose tests share servers, runs whole in one worker (tests/conftest.py).
+XDIST := -n 2 --dist loadscope
 
 test: lint
 	$(BIN)/pytest $(XDIST)

@@ -28,26 +28,6 @@ def xdist_scope(nodeid: str) -> str:
     return path
 
 
-# The longest units of work (measured: a serial run's junit times), first in that order, so on
-# two workers the suite does not end with one of them running alone.
-LONGEST_FIRST = (
-    "tests/e2e",
-    "tests/trust/test_edit_matrix.py",
-    "tests/deploy",
-    "tests/reliability/test_fault_matrix.py",
-    "tests/trust/test_runner_parity.py",
-    "tests/dg",
-    "tests/reliability/test_security.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Units of ``LONGEST_FIRST`` run first (``make test`` keeps the collection's order of
-    units: ``--no-loadscope-reorder``); within a unit, and for the rest, the order is pytest's."""
-    rank = {scope: position for position, scope in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(xdist_scope(item.nodeid), len(rank)))
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """With ``--dist loadscope`` (``make test``), the scope is ``xdist_scope``'s: xdist's own
