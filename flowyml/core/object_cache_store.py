@@ -348,9 +348,7 @@ class _DeadlineReader:
         self._fs = fs
         self._path = path
         self.size: int = fs.info(path, timeout=S3_DEAD_SERVER_SECONDS)["size"]
-        self._deadline = (
-            started + S3_DEAD_SERVER_SECONDS + self.size / _MIN_TRANSFER_BYTES_PER_SECOND
-        )
+        self._deadline = started + _transfer_seconds(self.size)
         self._position = 0
 
     def read(self, count: int) -> bytes:
@@ -371,4 +369,10 @@ def _upload_deadline(fs: AbstractFileSystem, size: int) -> dict[str, float]:
     rate worth waiting for. Other filesystems take no such argument."""
     if not isinstance(fs, AsyncFileSystem):
         return {}
-    return {"timeout": S3_DEAD_SERVER_SECONDS + size / _MIN_TRANSFER_BYTES_PER_SECOND}
+    return {"timeout": _transfer_seconds(size)}
+
+
+def _transfer_seconds(size: int) -> float:
+    """The longest a read or an upload of ``size`` bytes may take: the dead-server bound plus
+    the size at the slowest rate worth waiting for."""
+    return S3_DEAD_SERVER_SECONDS + size / _MIN_TRANSFER_BYTES_PER_SECOND
