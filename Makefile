@@ -25,16 +25,19 @@ MIN_TESTS ?= tests/dagster
 
 install: $(STAMP)
 
+# uv installs the pinned set in seconds where pip takes minutes; pip brings uv into the venv
+# (pinned in both constraints files) and stays there for users' own installs.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[tests,k8s,examples,ui]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[tests,k8s,examples,ui]'
 	touch $(STAMP)
 
 $(STAMP_MIN): pyproject.toml constraints-min.txt
 	$(PYTHON) -m venv $(VENV_MIN)
-	$(VENV_MIN)/bin/python -m pip install --quiet --upgrade "pip>=24"
-	$(VENV_MIN)/bin/python -m pip install --quiet -c constraints-min.txt -e '.[tests,k8s,ui]'
+	$(VENV_MIN)/bin/python -m pip install --quiet -c constraints-min.txt uv
+	$(VENV_MIN)/bin/uv pip install --quiet --python $(VENV_MIN)/bin/python -c constraints-min.txt \
+	  -e '.[tests,k8s,ui]'
 	touch $(STAMP_MIN)
 
 # Every time, so an instance made by an older Makefile gets the settings added since: each
