@@ -11,6 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.datasets import load_digits as sklearn_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 
 from flowyml import GPUConfig, Pipeline, ResourceRequirements, RetryPolicy, context, step
 
@@ -18,8 +23,6 @@ from flowyml import GPUConfig, Pipeline, ResourceRequirements, RetryPolicy, cont
 @step(outputs=["data/features", "data/labels"], tags={"layer": "ingest"})
 def load_digits() -> tuple[pd.DataFrame, pd.Series]:
     """Load the 8x8 handwritten digits (1,797 images) shipped with scikit-learn."""
-    from sklearn.datasets import load_digits as sklearn_digits
-
     bunch = sklearn_digits(as_frame=True)
     return bunch.data, bunch.target
 
@@ -33,8 +36,6 @@ def load_digits() -> tuple[pd.DataFrame, pd.Series]:
 )
 def split(features: pd.DataFrame, labels: pd.Series, test_size: float = 0.25, seed: int = 7):
     """Stratified train/test split, so every digit is in both parts."""
-    from sklearn.model_selection import train_test_split
-
     x_train, x_test, y_train, y_test = train_test_split(
         features, labels, test_size=test_size, random_state=seed, stratify=labels
     )
@@ -51,8 +52,6 @@ def split(features: pd.DataFrame, labels: pd.Series, test_size: float = 0.25, se
 )
 def scale(train: dict[str, Any], test: dict[str, Any]):
     """Fit a StandardScaler on the training part only, then scale both parts."""
-    from sklearn.preprocessing import StandardScaler
-
     scaler = StandardScaler().fit(train["X"])
     return (
         scaler,
@@ -83,8 +82,6 @@ def scale(train: dict[str, Any], test: dict[str, Any]):
 )
 def train(train_scaled: dict[str, np.ndarray], C: float = 1.0, max_iter: int = 500):
     """Multinomial logistic regression; asks for a GPU so the Kubernetes tags show it."""
-    from sklearn.linear_model import LogisticRegression
-
     return LogisticRegression(C=C, max_iter=max_iter).fit(train_scaled["X"], train_scaled["y"])
 
 
@@ -96,8 +93,6 @@ def train(train_scaled: dict[str, np.ndarray], C: float = 1.0, max_iter: int = 5
 )
 def evaluate(classifier, test_scaled: dict[str, np.ndarray]) -> dict[str, Any]:
     """Accuracy, macro F1 and the confusion matrix on the held-out part."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-
     predicted = classifier.predict(test_scaled["X"])
     return {
         "accuracy": float(accuracy_score(test_scaled["y"], predicted)),
