@@ -63,7 +63,10 @@ What it cannot see, so a cache hit can be stale:
 - the internals of C extensions, including user-built ones;
 - a source file edited on disk after its code was first fingerprinted in this process (the
   structure of each code object is read once per process, as the code that runs is); and
-  distribution versions are read once per process.
+  distribution versions are read once per process. A function whose file was edited after its
+  module was imported and before its first fingerprint counts by its compiled code, not by the
+  file: its source no longer compiles to the code that runs, so the file cannot vouch for it
+  (such a process never shares entries with one running the edited code).
 """
 
 from __future__ import annotations
@@ -177,6 +180,10 @@ class _Shape:
 # object but are part of the digest. A weak reference drops the entry with its code object, so
 # a notebook's redefinitions do not pile up.
 _SHAPES: dict[int, tuple[weakref.ref[types.CodeType], _Shape]] = {}
+# Per source file: its (size, mtime) in ``linecache`` and its code objects compiled from that text.
+_COMPILED_FILES: dict[
+    str, tuple[tuple[int, float], Mapping[tuple[str, int], types.CodeType] | None]
+] = {}
 # Classes compare by identity, so a weak-key dictionary is keyed by identity already.
 _CLASS_DIGESTS: weakref.WeakKeyDictionary[type, str | None] = weakref.WeakKeyDictionary()
 
@@ -542,9 +549,12 @@ def _build_shape(code: types.CodeType) -> _Shape:
 
 
 def _parse(obj: types.CodeType | type) -> ast.AST | None:
-    """The syntax tree of a function's or class's source, ``None`` when there is no source."""
+    """The syntax tree of a function's or class's source, ``None`` when there is no source, or
+    when the file no longer holds the code that runs (edited since it was imported)."""
     try:
         lines = _code_lines(obj) if isinstance(obj, types.CodeType) else None
+        if lines is not None and not _runs_as_written(obj):
+            return None
         source = "".join(lines) if lines is not None else inspect.getsource(obj)
         tree = ast.parse(textwrap.dedent(source))
     except (OSError, TypeError, SyntaxError):
@@ -576,6 +586,36 @@ def _code_lines(code: types.CodeType) -> list[str] | None:
     while number > 0 and not _DEFINITION_LINE.match(lines[number]):
         number -= 1
     return inspect.getblock(lines[number:])
+
+
+def _runs_as_written(code: types.CodeType) -> bool:
+    """Whether the file of ``code`` compiles, as it is now, to ``code`` (same bytecode, names and
+    constants at the same qualified name and first line). A file edited after its module was
+    imported does not: its source would key the old code's values by the new code, and a fresh
+    process running the new code would then be handed them."""
+    compiled = _compiled_file(code.co_filename)
+    found = compiled.get((code.co_qualname, code.co_firstlineno)) if compiled else None
+    return found is not None and _bytecode_digest(found) == _bytecode_digest(code)
+
+
+def _compiled_file(filename: str) -> Mapping[tuple[str, int], types.CodeType] | None:
+    """Every code object of ``filename``'s source as ``linecache`` holds it now, by qualified name
+    and first line (``None`` if it does not compile); compiled once per version of the file."""
+    entry = linecache.cache.get(filename)
+    if entry is None or len(entry) != 4:
+        return None
+    size, mtime, lines, _ = entry
+    cached = _COMPILED_FILES.get(filename)
+    if cached is not None and cached[0] == (size, mtime):
+        return cached[1]
+    try:
+        module = compile("".join(lines), filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        table = None
+    else:
+        table = {(c.co_qualname, c.co_firstlineno): c for c in _code_objects(module)}
+    _COMPILED_FILES[filename] = ((size, mtime), table)
+    return table
 
 
 def _tree_digest(tree: ast.AST) -> str:

@@ -162,6 +162,44 @@ def test_functions_without_source_count_by_their_bytecode() -> None:
     assert digests[0] != digests[2]
 
 
+def test_a_step_whose_file_was_edited_after_import_is_not_keyed_by_the_edited_file(
+    project: Project,
+) -> None:
+    edited = PIPELINE.replace("return helper(x) > THRESHOLD", "return helper(x) >= THRESHOLD")
+    name = project.new_name()
+    project.write(name, PIPELINE)
+    running = project.reload(name)  # imported, not fingerprinted yet
+    project.write(name, edited)  # the user saves an edit
+
+    stale = code_fingerprint(running.train)
+
+    # A fresh process runs the edited code: it must never be handed the old code's values.
+    assert stale != code_fingerprint(project.load(edited).train)
+
+
+def test_a_helper_edited_after_import_does_not_key_the_old_helper_by_its_new_text(
+    project: Project,
+) -> None:
+    edited = PIPELINE.replace("return inner(x) + 1", "return inner(x) + 10")
+    name = project.new_name()
+    project.write(name, PIPELINE)
+    running = project.reload(name)
+    project.write(name, edited)
+
+    assert code_fingerprint(running.train) != code_fingerprint(project.load(edited).train)
+
+
+def test_an_edit_after_import_that_leaves_the_running_code_as_written_keeps_the_key(
+    project: Project,
+) -> None:
+    name = project.new_name()
+    project.write(name, PIPELINE)
+    running = project.reload(name)
+    project.write(name, PIPELINE + "\n\n# a note at the end of the file\n")
+
+    assert code_fingerprint(running.train) == code_fingerprint(project.load(PIPELINE).train)
+
+
 # -- User code reached from the step ------------------------------------------------------------
 
 
