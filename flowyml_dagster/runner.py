@@ -286,11 +286,17 @@ def _to_pipeline_result(
     outputs: dict[str, Any] = {}
     for step in (s for unit in graph.units for s in unit.steps):
         attempts_retried = retries.get(op_of_step[step.name], 0)
-        if step.name in materialized:
-            metadata = next(iter(materialized[step.name].values()))
-            values = {
-                output: result.asset_value(plan.keys[output]) for output in materialized[step.name]
-            }
+        stored = materialized.get(step.name, {})
+        # The op stores a step's outputs one by one after the step returned: if it failed
+        # storing a later one, the step failed, though the earlier ones are materialized.
+        op_failure = failures.get(op_of_step[step.name])
+        if step.name in failures:
+            results[step.name] = StepResult(
+                step.name, StepStatus.FAILED, error=failures[step.name], retries=attempts_retried
+            )
+        elif stored and (set(stored) == set(step.output_names) or op_failure is None):
+            metadata = next(iter(stored.values()))
+            values = {output: result.asset_value(plan.keys[output]) for output in stored}
             outputs.update(values)
             results[step.name] = StepResult(
                 step.name,
@@ -300,18 +306,11 @@ def _to_pipeline_result(
                 retries=attempts_retried,
                 duration_seconds=float(metadata.get(DURATION_METADATA_KEY, 0.0)),
             )
-        elif step.name in failures:
-            results[step.name] = StepResult(
-                step.name, StepStatus.FAILED, error=failures[step.name], retries=attempts_retried
-            )
         elif why := blocked(graph, step, {n: r.status for n, r in results.items()}):
             results[step.name] = StepResult(step.name, why[0], reason=why[1])
-        elif op_of_step[step.name] in failures:  # the op failed outside any step (IO, Dagster)
+        elif op_failure is not None:  # the op failed outside any step (IO, Dagster)
             results[step.name] = StepResult(
-                step.name,
-                StepStatus.FAILED,
-                error=failures[op_of_step[step.name]],
-                retries=attempts_retried,
+                step.name, StepStatus.FAILED, error=op_failure, retries=attempts_retried
             )
         else:
             results[step.name] = StepResult(

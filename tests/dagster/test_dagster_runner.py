@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,23 @@ def test_an_odd_exception_reads_as_the_plain_runner_reports_it(
         "raises_bad_str": ("BadStr", "<str() of the exception raised RuntimeError>"),
         "raises_empty_value_error": ("ValueError", ""),
     }
+
+
+@step(outputs=["pair/number", "pair/lock"], register=False)
+def returns_a_lock_second() -> tuple[int, Any]:
+    return 1, threading.Lock()
+
+
+def test_a_step_whose_second_output_cannot_be_stored_failed_as_the_dagster_run_did(
+    module_instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    pipeline = Pipeline("second_output_unstored", steps=[returns_a_lock_second])
+
+    result = runner.run(pipeline, instance=module_instance, cache_dir=str(tmp_path))
+
+    step_result = result.step_results["returns_a_lock_second"]
+    run = module_instance.get_run_by_id(result.run_id)
+    assert run is not None and run.status is dg.DagsterRunStatus.FAILURE
+    assert not result.success
+    assert step_result.status is StepStatus.FAILED
+    assert step_result.error is not None and "pair/lock" in step_result.error.message
