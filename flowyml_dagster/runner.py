@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -63,6 +64,8 @@ def run(
     before anything is launched. ``log_level`` is the console's: the
     event log keeps everything whatever it is. A failed step does not raise; at ``ERROR`` or
     below, the run's failure is printed to stderr as one summary (see the module's docstring).
+    Calls from several threads run one at a time (Dagster's in-process execution redirects the
+    process's output); for runs side by side, launch jobs of a code location.
     """
     translator = translator or FlowymlTranslator()
     # The job of a copy whose context is this run's: params given only to this run are checked
@@ -91,25 +94,42 @@ def run(
     )
     loggers = {"console": {"config": {"log_level": log_level}}}
     run_config = {**plan.run_config(this_run, this_run.context), "loggers": loggers}
+    own_instance = instance is None
     instance = instance or _default_instance()
-    if graph.pipeline_inputs:
-        keys = {name: plan.keys[name] for name in graph.pipeline_inputs}
-        dg.materialize(
-            _input_sources(inputs, keys), instance=instance, run_config={"loggers": loggers}
-        )
-    started = time.perf_counter()
-    result = job.execute_in_process(
-        run_config=run_config, instance=instance, raise_on_error=False, tags=dict(tags or {})
-    )
-    if _interrupted(result):
-        instance.report_run_canceled(result.dagster_run, message="Interrupted (KeyboardInterrupt)")
-        raise KeyboardInterrupt
-    pipeline_result = _to_pipeline_result(graph, plan, result, time.perf_counter() - started)
+    try:
+        with _ONE_RUN_AT_A_TIME:
+            if graph.pipeline_inputs:
+                keys = {name: plan.keys[name] for name in graph.pipeline_inputs}
+                dg.materialize(
+                    _input_sources(inputs, keys),
+                    instance=instance,
+                    run_config={"loggers": loggers},
+                )
+            started = time.perf_counter()
+            result = job.execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                raise_on_error=False,
+                tags=dict(tags or {}),
+            )
+        if _interrupted(result):
+            message = "Interrupted (KeyboardInterrupt)"
+            instance.report_run_canceled(result.dagster_run, message=message)
+            raise KeyboardInterrupt
+        pipeline_result = _to_pipeline_result(graph, plan, result, time.perf_counter() - started)
+    finally:
+        if own_instance:  # closed in this thread: its SQLite connections belong to it
+            instance.dispose()
     level = logging.getLevelNamesMapping().get(log_level.upper(), logging.NOTSET)
     if not pipeline_result.success and level <= logging.ERROR:
         print(_failure_summary(pipeline_result, result), file=sys.stderr)
     return pipeline_result
 
+
+# Dagster's in-process execution is process-wide: it points the process's stdout and stderr at
+# each step's log files and configures logging; runs in two threads at once lose the process's
+# output, deadlock or fail on a locked SQLite table. Calls from several threads take turns.
+_ONE_RUN_AT_A_TIME = threading.Lock()
 
 # Dagster's console prints these with every frame of its machinery; ``run``'s summary says them.
 _SUMMARISED_EVENTS = frozenset({"STEP_FAILURE", "PIPELINE_FAILURE"})

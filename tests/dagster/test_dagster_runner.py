@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,3 +156,34 @@ def test_a_step_whose_second_output_cannot_be_stored_failed_as_the_dagster_run_d
     assert not result.success
     assert step_result.status is StepStatus.FAILED
     assert step_result.error is not None and "pair/lock" in step_result.error.message
+
+
+@step(outputs=["threads/value"], register=False)
+def prints_and_returns() -> int:
+    print("a step's own output")
+    return 7
+
+
+def test_runs_from_several_threads_all_succeed_and_leave_the_processs_output_alone(
+    module_instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    stdout_before = os.fstat(1)  # Dagster points fd 1 at each step's log file while it runs
+    results: dict[int, PipelineResult] = {}
+
+    def launch(number: int) -> None:
+        pipeline = Pipeline(f"threaded_{number}", steps=[prints_and_returns])
+        results[number] = runner.run(pipeline, instance=module_instance, cache_dir=str(tmp_path))
+
+    threads = [threading.Thread(target=launch, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert sorted(results) == [0, 1, 2, 3]
+    assert all(r.success and r["threads/value"] == 7 for r in results.values())
+    stdout_after = os.fstat(1)
+    assert (stdout_after.st_dev, stdout_after.st_ino) == (
+        stdout_before.st_dev,
+        stdout_before.st_ino,
+    )
