@@ -65,7 +65,8 @@ def run(
     event log keeps everything whatever it is. A failed step does not raise; at ``ERROR`` or
     below, the run's failure is printed to stderr as one summary (see the module's docstring).
     Calls from several threads run one at a time (Dagster's in-process execution redirects the
-    process's output); for runs side by side, launch jobs of a code location.
+    process's output); for runs side by side, launch jobs of a code location. A step may call
+    ``run`` itself, but not wait for a ``run`` in another thread: that one waits for its turn.
     """
     translator = translator or FlowymlTranslator()
     # The job of a copy whose context is this run's: params given only to this run are checked
@@ -94,10 +95,12 @@ def run(
     )
     loggers = {"console": {"config": {"log_level": log_level}}}
     run_config = {**plan.run_config(this_run, this_run.context), "loggers": loggers}
-    own_instance = instance is None
-    instance = instance or _default_instance()
-    try:
-        with _ONE_RUN_AT_A_TIME:
+    # The lock covers making the default instance too: two threads setting up a new
+    # $DAGSTER_HOME's database at once collide.
+    with _ONE_RUN_AT_A_TIME:
+        own_instance = instance is None
+        instance = instance or _default_instance()
+        try:
             if graph.pipeline_inputs:
                 keys = {name: plan.keys[name] for name in graph.pipeline_inputs}
                 dg.materialize(
@@ -112,14 +115,15 @@ def run(
                 raise_on_error=False,
                 tags=dict(tags or {}),
             )
-        if _interrupted(result):
-            message = "Interrupted (KeyboardInterrupt)"
-            instance.report_run_canceled(result.dagster_run, message=message)
-            raise KeyboardInterrupt
-        pipeline_result = _to_pipeline_result(graph, plan, result, time.perf_counter() - started)
-    finally:
-        if own_instance:  # closed in this thread: its SQLite connections belong to it
-            instance.dispose()
+            if _interrupted(result):
+                message = "Interrupted (KeyboardInterrupt)"
+                instance.report_run_canceled(result.dagster_run, message=message)
+                raise KeyboardInterrupt
+            duration = time.perf_counter() - started
+            pipeline_result = _to_pipeline_result(graph, plan, result, duration)
+        finally:
+            if own_instance:  # closed in this thread: its SQLite connections belong to it
+                instance.dispose()
     level = logging.getLevelNamesMapping().get(log_level.upper(), logging.NOTSET)
     if not pipeline_result.success and level <= logging.ERROR:
         print(_failure_summary(pipeline_result, result), file=sys.stderr)
@@ -128,8 +132,9 @@ def run(
 
 # Dagster's in-process execution is process-wide: it points the process's stdout and stderr at
 # each step's log files and configures logging; runs in two threads at once lose the process's
-# output, deadlock or fail on a locked SQLite table. Calls from several threads take turns.
-_ONE_RUN_AT_A_TIME = threading.Lock()
+# output, deadlock or fail on a locked SQLite table. Calls from several threads take turns;
+# re-entrant, so a step may call ``run`` itself.
+_ONE_RUN_AT_A_TIME = threading.RLock()
 
 # Dagster's console prints these with every frame of its machinery; ``run``'s summary says them.
 _SUMMARISED_EVENTS = frozenset({"STEP_FAILURE", "PIPELINE_FAILURE"})

@@ -187,3 +187,46 @@ def test_runs_from_several_threads_all_succeed_and_leave_the_processs_output_alo
         stdout_before.st_dev,
         stdout_before.st_ino,
     )
+
+
+@step(outputs=["inner/value"], register=False)
+def inner_value() -> int:
+    return 41
+
+
+@step(outputs=["outer/value"], register=False)
+def runs_a_pipeline_itself() -> int:
+    inner = runner.run(Pipeline("inner_pipeline", steps=[inner_value]), log_level="ERROR")
+    return inner["inner/value"] + 1
+
+
+def test_a_step_may_run_a_pipeline_through_dagster_itself(
+    module_instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    pipeline = Pipeline("outer_pipeline", steps=[runs_a_pipeline_itself])
+
+    result = runner.run(pipeline, instance=module_instance, cache_dir=str(tmp_path))
+
+    assert result.success and result["outer/value"] == 42
+
+
+def test_threads_making_a_new_dagster_home_instance_at_once_all_succeed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "new-dagster-home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    results: dict[int, PipelineResult] = {}
+
+    def launch(number: int) -> None:
+        pipeline = Pipeline(f"first_use_{number}", steps=[prints_and_returns])
+        results[number] = runner.run(pipeline, cache_dir=str(tmp_path / "cache"))
+
+    threads = [threading.Thread(target=launch, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert sorted(results) == [0, 1, 2, 3]
+    assert all(r.success for r in results.values())
