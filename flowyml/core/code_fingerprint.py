@@ -66,7 +66,10 @@ What it cannot see, so a cache hit can be stale:
   distribution versions are read once per process. A function whose file was edited after its
   module was imported and before its first fingerprint counts by its compiled code, not by the
   file: its source no longer compiles to the code that runs, so the file cannot vouch for it
-  (such a process never shares entries with one running the edited code).
+  (such a process never shares entries with one running the edited code). A class has no such
+  check (its body's code is not kept): an edit of a class body made in that window that changes
+  neither a method nor a public attribute's value (a private attribute, a pydantic field's
+  constraint or type) is keyed by the edited text while the old class runs.
 """
 
 from __future__ import annotations
