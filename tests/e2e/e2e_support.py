@@ -38,7 +38,7 @@ SCHEDULE_LOCATION = "e2e_schedule"
 REPOSITORY = "__repository__"
 TOKEN_ENV = "FLOWYML_E2E_SERVER_TOKEN"
 
-READY_TIMEOUT = 120.0  # a server on two slow cores, loading the examples (scikit-learn, pandas)
+READY_TIMEOUT = 240.0  # a server on two slow, loaded cores, loading the examples (sklearn, pandas)
 STOP_TIMEOUT = 60.0
 RUN_TIMEOUT = 300.0
 POLL_SECONDS = 0.25

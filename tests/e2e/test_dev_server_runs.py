@@ -2,13 +2,15 @@
 
 The instance has Dagster's default (queued) run coordinator, so a launched run waits in the queue
 until the daemon dequeues it; the job's executor runs every op in a process of its own. The first
-test runs on each instance storage: Dagster's default SQLite files, and PostgreSQL. The
-promotion step's condition reads ``min_accuracy`` from the op's run config, as a user would set it
-in the Launchpad.
+test runs on each instance storage: Dagster's default SQLite files, and PostgreSQL; the
+batch-scoring test scores with the model of that test's SQLite run. The promotion step's
+condition reads ``min_accuracy`` from the op's run config, as a user would set it in the
+Launchpad.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,11 +21,23 @@ TRAINING_OPS = {"load_digits", "preprocessing", "train", "evaluate", "promote", 
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def examples_dev_on_each_storage(request: pytest.FixtureRequest) -> Deployment:
-    """The example pipelines' ``dagster dev`` on a SQLite, then on a PostgreSQL instance."""
-    fixture = {"sqlite": "examples_dev", "postgres": "postgres_dev"}[request.param]
-    return request.getfixturevalue(fixture)
+DEPLOYMENT_OF_STORAGE = {"sqlite": "examples_dev", "postgres": "postgres_dev"}
+
+
+@pytest.fixture(scope="module")
+def training_run_on(request: pytest.FixtureRequest) -> Callable[[str], tuple[str, RunEvents]]:
+    """The training job launched with its defaults once per instance storage in this module (on
+    first use; ~1 min each on a loaded machine): ``(final status, events)`` of that run."""
+    runs: dict[str, tuple[str, RunEvents]] = {}
+
+    def launched(storage: str) -> tuple[str, RunEvents]:
+        if storage not in runs:
+            deployment: Deployment = request.getfixturevalue(DEPLOYMENT_OF_STORAGE[storage])
+            _, status, events = run_to_completion(deployment.client, "training")
+            runs[storage] = (status, events)
+        return runs[storage]
+
+    return launched
 
 
 def _with_min_accuracy(min_accuracy: float) -> dict[str, Any]:
@@ -35,10 +49,11 @@ def _succeeded(status: str, events: RunEvents) -> None:
     assert status == "SUCCESS", events.failure_summary()
 
 
+@pytest.mark.parametrize("storage", list(DEPLOYMENT_OF_STORAGE))
 def test_training_run_succeeds_through_the_queue_and_multiprocess_executor(
-    examples_dev_on_each_storage: Deployment,
+    training_run_on: Callable[[str], tuple[str, RunEvents]], storage: str
 ) -> None:
-    _, status, events = run_to_completion(examples_dev_on_each_storage.client, "training")
+    status, events = training_run_on(storage)
 
     _succeeded(status, events)
     kinds = [e["eventType"] for e in events.events if e.get("eventType")]
@@ -81,12 +96,12 @@ def test_promotion_materializes_when_accuracy_meets_threshold(examples_dev: Depl
     assert promoted_accuracy >= threshold
 
 
-def test_batch_scoring_uses_the_model_a_training_run_materialized(examples_dev: Deployment) -> None:
-    client = examples_dev.client
-    _, trained, training_events = run_to_completion(client, "training")
-    _succeeded(trained, training_events)
+def test_batch_scoring_uses_the_model_a_training_run_materialized(
+    examples_dev: Deployment, training_run_on: Callable[[str], tuple[str, RunEvents]]
+) -> None:
+    _succeeded(*training_run_on("sqlite"))
 
-    _, status, events = run_to_completion(client, "batch_scoring")
+    _, status, events = run_to_completion(examples_dev.client, "batch_scoring")
 
     _succeeded(status, events)
     predictions = events.materializations()["predictions/batch"]
