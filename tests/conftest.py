@@ -28,6 +28,14 @@ def xdist_scope(nodeid: str) -> str:
     return path
 
 
+def starts_late(scope: str) -> bool:
+    """False for the units that go out first: the shared-server directories, each many minutes
+    of servers and runs but few tests. xdist hands out the units with the most tests first, so
+    these came last and one worker ran on alone for ten minutes while the other idled."""
+    parts = scope.split("/")
+    return not (len(parts) == 2 and parts[0] == "tests" and parts[1] in SHARED_SERVER_DIRECTORIES)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """With ``--dist loadscope`` (``make test``), the scope is ``xdist_scope``'s: xdist's own
@@ -38,8 +46,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedServerScheduling(LoadScopeScheduling):
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             return xdist_scope(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # the queue is complete when the first unit is handed out
+                self.ordered = True
+                for scope in sorted(self.workqueue, key=starts_late):  # stable: keeps xdist's
+                    self.workqueue.move_to_end(scope)
+            super()._assign_work_unit(node)
 
     return SharedServerScheduling(config, log)
 
