@@ -65,6 +65,15 @@ class Project:
             digests.append(code_fingerprint(self.reload(name).train))
         return digests
 
+    def edited_after_import(self, source: str, edited: str) -> ModuleType:
+        """``source`` imported as a module (not fingerprinted yet), then its file saved as
+        ``edited``: the module runs the old code."""
+        name = self.new_name()
+        self.write(name, source)
+        running = self.reload(name)
+        self.write(name, edited)
+        return running
+
     @staticmethod
     def new_name() -> str:
         return f"{PREFIX}{next(_numbers)}"
@@ -166,10 +175,7 @@ def test_a_step_whose_file_was_edited_after_import_is_not_keyed_by_the_edited_fi
     project: Project,
 ) -> None:
     edited = PIPELINE.replace("return helper(x) > THRESHOLD", "return helper(x) >= THRESHOLD")
-    name = project.new_name()
-    project.write(name, PIPELINE)
-    running = project.reload(name)  # imported, not fingerprinted yet
-    project.write(name, edited)  # the user saves an edit
+    running = project.edited_after_import(PIPELINE, edited)
 
     stale = code_fingerprint(running.train)
 
@@ -181,10 +187,7 @@ def test_a_helper_edited_after_import_does_not_key_the_old_helper_by_its_new_tex
     project: Project,
 ) -> None:
     edited = PIPELINE.replace("return inner(x) + 1", "return inner(x) + 10")
-    name = project.new_name()
-    project.write(name, PIPELINE)
-    running = project.reload(name)
-    project.write(name, edited)
+    running = project.edited_after_import(PIPELINE, edited)
 
     assert code_fingerprint(running.train) != code_fingerprint(project.load(edited).train)
 
@@ -192,10 +195,7 @@ def test_a_helper_edited_after_import_does_not_key_the_old_helper_by_its_new_tex
 def test_an_edit_after_import_that_leaves_the_running_code_as_written_keeps_the_key(
     project: Project,
 ) -> None:
-    name = project.new_name()
-    project.write(name, PIPELINE)
-    running = project.reload(name)
-    project.write(name, PIPELINE + "\n\n# a note at the end of the file\n")
+    running = project.edited_after_import(PIPELINE, PIPELINE + "\n\n# a note at the end\n")
 
     assert code_fingerprint(running.train) == code_fingerprint(project.load(PIPELINE).train)
 

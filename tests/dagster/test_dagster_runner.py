@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,15 @@ def prints_and_returns() -> int:
     return 7
 
 
+def in_threads(launch: Callable[[int], None], count: int) -> None:
+    """``launch(0)`` … ``launch(count - 1)``, each in a thread of its own, all at once."""
+    threads = [threading.Thread(target=launch, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+
 def test_runs_from_several_threads_all_succeed_and_leave_the_processs_output_alone(
     module_instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
@@ -174,11 +184,7 @@ def test_runs_from_several_threads_all_succeed_and_leave_the_processs_output_alo
         pipeline = Pipeline(f"threaded_{number}", steps=[prints_and_returns])
         results[number] = runner.run(pipeline, instance=module_instance, cache_dir=str(tmp_path))
 
-    threads = [threading.Thread(target=launch, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
+    in_threads(launch, 4)
 
     assert sorted(results) == [0, 1, 2, 3]
     assert all(r.success and r["threads/value"] == 7 for r in results.values())
@@ -222,11 +228,7 @@ def test_threads_making_a_new_dagster_home_instance_at_once_all_succeed(
         pipeline = Pipeline(f"first_use_{number}", steps=[prints_and_returns])
         results[number] = runner.run(pipeline, cache_dir=str(tmp_path / "cache"))
 
-    threads = [threading.Thread(target=launch, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
+    in_threads(launch, 4)
 
     assert sorted(results) == [0, 1, 2, 3]
     assert all(r.success for r in results.values())
