@@ -2,10 +2,16 @@
 
 The instance has Dagster's default (queued) run coordinator, so a launched run waits in the queue
 until the daemon dequeues it; the job's executor runs every op in a process of its own. The first
-test runs on each instance storage: Dagster's default SQLite files, and PostgreSQL; the
-batch-scoring test scores with the model of that test's SQLite run. The promotion step's
-condition reads ``min_accuracy`` from the op's run config, as a user would set it in the
-Launchpad.
+test runs on each instance storage: Dagster's default SQLite files, and PostgreSQL. On SQLite that
+first run, with the job's defaults, also serves the tests of the step cache (a re-launch is all
+hits), of promotion (the defaults' threshold is met) and of batch scoring (with the model it
+made); every other training launch here comes after it, so it is the one that fills the cache.
+The promotion step's condition reads ``min_accuracy`` from the op's run config, as a user would
+set it in the Launchpad.
+
+Dagster itself recomputes every asset of a job; the flowyml step body looks the step up in its
+cache and, on a hit, records the stored value with ``flowyml/cache: hit`` in the
+materialization's metadata.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from typing import Any
 import pytest
 from e2e_support import Deployment, RunEvents, run_to_completion
 
+from flowyml_dagster.constants import CACHE_METADATA_KEY
+
+DEFAULT_MIN_ACCURACY = 0.9  # TRAINING_CONTEXT's in examples/digits_pipelines.py
 TRAINING_OPS = {"load_digits", "preprocessing", "train", "evaluate", "promote", "report"}
 
 pytestmark = pytest.mark.timeout(600)
@@ -68,7 +77,28 @@ def test_training_run_succeeds_through_the_queue_and_multiprocess_executor(
     assert succeeded == TRAINING_OPS
 
 
-def test_promotion_is_skipped_when_accuracy_is_below_threshold(examples_dev: Deployment) -> None:
+def test_relaunch_of_training_reuses_every_cached_output(
+    examples_dev: Deployment, training_run_on: Callable[[str], tuple[str, RunEvents]]
+) -> None:
+    first_status, first = training_run_on("sqlite")
+
+    _, second_status, second = run_to_completion(examples_dev.client, "training")
+
+    assert (first_status, second_status) == ("SUCCESS", "SUCCESS"), (
+        first.failure_summary() + "\n" + second.failure_summary()
+    )
+    first_cache = {key: meta[CACHE_METADATA_KEY] for key, meta in first.materializations().items()}
+    second_cache = {
+        key: meta[CACHE_METADATA_KEY] for key, meta in second.materializations().items()
+    }
+    assert set(first_cache.values()) == {"miss"}  # a fresh cache: everything computed
+    assert second_cache == dict.fromkeys(first_cache, "hit")
+
+
+def test_promotion_is_skipped_when_accuracy_is_below_threshold(
+    examples_dev: Deployment, training_run_on: Callable[[str], tuple[str, RunEvents]]
+) -> None:
+    _succeeded(*training_run_on("sqlite"))  # the run with the defaults fills the cache first
     threshold = 0.999
     _, status, events = run_to_completion(
         examples_dev.client, "training", run_config=_with_min_accuracy(threshold)
@@ -82,18 +112,17 @@ def test_promotion_is_skipped_when_accuracy_is_below_threshold(examples_dev: Dep
     assert "step 'promote' skipped: its condition is false" in events.messages("promote")
 
 
-def test_promotion_materializes_when_accuracy_meets_threshold(examples_dev: Deployment) -> None:
-    threshold = 0.5
-    _, status, events = run_to_completion(
-        examples_dev.client, "training", run_config=_with_min_accuracy(threshold)
-    )
+def test_promotion_materializes_when_accuracy_meets_the_default_threshold(
+    training_run_on: Callable[[str], tuple[str, RunEvents]],
+) -> None:
+    status, events = training_run_on("sqlite")
 
     _succeeded(status, events)
     materialized = events.materializations()
     assert "model/promoted" in materialized
     promoted_accuracy = materialized["model/promoted"]["accuracy"]
     assert promoted_accuracy == materialized["metrics/evaluation"]["accuracy"]
-    assert promoted_accuracy >= threshold
+    assert promoted_accuracy >= DEFAULT_MIN_ACCURACY
 
 
 def test_batch_scoring_uses_the_model_a_training_run_materialized(
