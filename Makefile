@@ -16,7 +16,7 @@ INSTANCE_SETTINGS := examples/dagster.yaml
 VENV_MIN := .venv-min
 STAMP_MIN := $(VENV_MIN)/.installed-stamp
 # tests/dagster: every translation on real instances (~4 min). The rest runs on the newest set
-# only: tests/e2e alone takes ~13 min and reads the newest webserver's GraphQL fields and log
+# only: tests/e2e alone takes ~7 min and reads the newest webserver's GraphQL fields and log
 # lines; tests/dg drives the dg CLI in subprocesses; tests/core has no Dagster;
 # reliability/trust/compat repeat tests/dagster's Dagster calls.
 MIN_TESTS ?= tests/dagster
