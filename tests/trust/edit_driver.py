@@ -21,9 +21,12 @@ fake installed distribution (``fakedep``) lives there, with its ``.dist-info``.
 ``python edit_driver.py --serve`` answers many runs from one warm interpreter: it imports what
 every run needs (flowyml, Dagster, numpy, pandas; never the user's code), then for each request
 (one JSON line on stdin) forks a child that runs ``main`` with the request's arguments, working
-dir, environment and path, its stdout and stderr going to the request's files. Each child is as
-fresh as a new interpreter for the user's code and ``fakedep``, and starts in milliseconds
-instead of the ~3 s those imports take.
+dir, environment and path, its stdout and stderr going to the request's files, and kills it
+(SIGKILL) at the request's deadline. A child starts in milliseconds instead of the ~3 s those
+imports take, and imports the user's code and ``fakedep`` afresh; what it shares with its server
+and its siblings is what a fork keeps: the string hash seed and the heap's layout. So a cache key
+that depends on either (set order, ``id()``) is the same in every child: the test runs the base
+run, and the edits that must hit, in new interpreters.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import importlib
 import json
 import math
 import os
+import select
 import signal
 import site
 import sys
@@ -193,7 +197,6 @@ PRELOADED = (
 
 def run_request(request: dict[str, Any]) -> int:
     """In a forked child: become the process the request describes, then run ``main``."""
-    signal.alarm(request["timeout"])  # a hung run dies; the server reports its exit status
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -218,7 +221,8 @@ def run_request(request: dict[str, Any]) -> int:
 
 
 def serve() -> int:
-    """Fork a child per request line on stdin; answer each with its exit code on stdout."""
+    """Fork a child per request line on stdin; answer each with the child's exit code (minus
+    the signal that ended it) and whether it was killed at its deadline."""
     for name in PRELOADED:
         importlib.import_module(name)
     print(json.dumps({"ready": True}), flush=True)
@@ -227,8 +231,16 @@ def serve() -> int:
         pid = os.fork()
         if pid == 0:
             os._exit(run_request(request))
+        exited = os.pidfd_open(pid)
+        try:
+            ended, _, _ = select.select([exited], [], [], request["timeout"])
+        finally:
+            os.close(exited)
+        if not ended:
+            os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-        print(json.dumps({"exit": os.waitstatus_to_exitcode(status)}), flush=True)
+        answer = {"exit": os.waitstatus_to_exitcode(status), "timed_out": not ended}
+        print(json.dumps(answer), flush=True)
     return 0
 
 

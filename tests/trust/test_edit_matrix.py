@@ -5,7 +5,7 @@ A user's project (a pipeline module, a helper module, a settings module, the mod
 the pipeline inputs, and a fake installed distribution ``fakedep``) is written to a temp dir and
 run once in a fresh interpreter (``edit_driver.py``): that base run fills one cache dir per runner.
 Each edit is then applied *in place*, the way a person edits code, and the project runs again in a
-fresh interpreter with the same cache dirs; the project is restored afterwards.
+fresh process (see "Cost") with the same cache dirs; the project is restored afterwards.
 
 - An edit that changes what a step computes, or what it is given, must make that step (and every
   step whose inputs change with it) a cache MISS, and every output must equal what the edited
@@ -36,9 +36,13 @@ Also recorded:
 - two steps with one name (made by a factory, or two lambdas) may be refused with a definition
   error, or kept as two steps with their own values and cache entries; never is one dropped.
 
-Cost: one run for the base and one per edit, each running both runners, each in a child forked
-from a warm driver (``edit_driver.py --serve``: flowyml, Dagster and pandas imported, never the
-user's code), which is as fresh as a new interpreter for the project and saves ~3 s a run.
+Cost: one run for the base and one per edit, each running both runners. The base and the edits
+that keep behaviour each run in a new interpreter; an edit that changes behaviour runs in a child
+forked from a warm driver (``edit_driver.py --serve``: flowyml, Dagster and pandas imported, never
+the user's code), which imports the project afresh and saves ~3 s a run. Children share their
+server's hash seed and heap layout, so a cache key that differs from process to process (a set's
+order, an address) would hit among them; between new interpreters it misses, which is what the
+``no-edit`` control and the other hit edits check.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -744,7 +749,7 @@ CODE_EDITS = [
 MISS_EDITS = CODE_EDITS + FRAME_EDITS
 
 HIT_EDITS = [
-    Edit("no-edit", notes="the control: the same project run again in a fresh interpreter"),
+    Edit("no-edit", notes="the control: the same project run again in another process"),
     edit(
         "comment-in-a-step",
         "userpipe.py",
@@ -889,6 +894,13 @@ REFUSALS = ("StepDefinitionError", "PipelineDefinitionError")
 # --- running ------------------------------------------------------------------------------------
 
 
+def driver_env(**settings: str) -> dict[str, str]:
+    """The environment of a driver run: ours without a Dagster instance, a hash seed of its own
+    (never one set for the tests), and ``settings``."""
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    return {**env, "PYTHONHASHSEED": "random", **settings}
+
+
 class Driver:
     """``edit_driver.py --serve``: runs the driver in children forked from one warm interpreter."""
 
@@ -897,6 +909,7 @@ class Driver:
             [sys.executable, str(DRIVER), "--serve"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            env=driver_env(),
             text=True,
             start_new_session=True,
         )
@@ -908,8 +921,9 @@ class Driver:
         assert line, f"the edit driver's server exited with {self.process.wait()}"
         return json.loads(line)
 
-    def run(self, argv: list[str], cwd: Path, env: dict[str, str], path: list[str]) -> int:
-        """Run the driver with ``argv``; its stdout and stderr land in ``cwd``."""
+    def run(self, argv: list[str], cwd: Path, env: dict[str, str], path: list[str]) -> str | None:
+        """Run the driver with ``argv``; its stdout and stderr land in ``cwd``. ``None`` when it
+        exited with 0, else how it ended."""
         assert self.process.stdin is not None
         request = {
             "argv": argv,
@@ -922,10 +936,17 @@ class Driver:
         }
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
-        return self.answer()["exit"]
+        answer = self.answer()
+        if answer["timed_out"]:
+            return f"killed after {SUBPROCESS_TIMEOUT} s"
+        code = answer["exit"]
+        if code < 0:
+            return f"ended by {signal.Signals(-code).name}"
+        return f"exited with {code}" if code else None
 
     def close(self) -> None:
-        if self.process.poll() is None:
+        """Stop the server, and whatever it or its children left in its process group."""
+        with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
@@ -953,17 +974,20 @@ class Project:
         module: str = "userpipe",
         caches: tuple[Path, Path] | None = None,
         rerun: bool = False,
+        fresh: bool = False,
     ) -> dict[str, Any]:
-        """Run ``module`` of ``project`` in a fresh child of the driver; its JSON report."""
+        """Run ``module`` of ``project`` in a fresh child of the driver, or with ``fresh`` in a
+        new interpreter (a hash seed and heap layout of its own); the driver's JSON report."""
         plain_cache, dagster_cache = caches or (
             self.root / "cache-plain",
             self.root / "cache-dagster",
         )
         path = [str(self.root / project), str(REPO)]
-        env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-        env["PYTHONPATH"] = os.pathsep.join(path)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env["FLOWYML_CACHE_DIR"] = str(self.root / "cache-unused")
+        env = driver_env(
+            PYTHONPATH=os.pathsep.join(path),
+            PYTHONDONTWRITEBYTECODE="1",  # an edit within the same second must be seen
+            FLOWYML_CACHE_DIR=str(self.root / "cache-unused"),
+        )
         argv = [
             "--module",
             module,
@@ -976,8 +1000,20 @@ class Project:
         ]
         if rerun:
             argv.append("--rerun")
-        exit_code = self.driver.run(argv, cwd=self.root, env=env, path=path)
-        assert exit_code == 0, (self.root / "driver.err").read_text()[-4000:]
+        if fresh:
+            done = subprocess.run(
+                [sys.executable, str(DRIVER), *argv],
+                cwd=self.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=SUBPROCESS_TIMEOUT,
+            )
+            assert done.returncode == 0, done.stderr[-4000:]
+            return json.loads(done.stdout.strip().splitlines()[-1])
+        failed = self.driver.run(argv, cwd=self.root, env=env, path=path)
+        stderr = (self.root / "driver.err").read_text()[-4000:]
+        assert failed is None, f"the edit driver {failed}; its stderr:\n{stderr}"
         return json.loads((self.root / "driver.out").read_text().strip().splitlines()[-1])
 
     def report(self, change: Edit, **options: Any) -> dict[str, Any]:
@@ -1007,11 +1043,16 @@ def prepared(root: Path, driver: Driver) -> Project:
 
 
 def run_lane(lane: tuple[Project, list[Edit]]) -> None:
-    """The base run of one copy of the project, then its share of the edits, one at a time."""
+    """The base run of one copy of the project, then its share of the edits, one at a time.
+
+    The base and the edits that keep behaviour run in new interpreters, each with a hash seed and
+    heap layout of its own, so a key that is not the same in every process (a set's order, an
+    address) turns those hits into misses; the edits that change behaviour, which must miss
+    anyway, run in children of the warm driver."""
     copy, edits = lane
-    copy.base = copy.run()
+    copy.base = copy.run(fresh=True)
     for change in edits:
-        copy.report(change)
+        copy.report(change, fresh=change in HIT_EDITS)
 
 
 @pytest.fixture(scope="module")
