@@ -31,7 +31,7 @@ from flowyml.core.cache_store import CACHE_DIR_ENV, CacheStore, default_cache_di
 from flowyml.core.errors import CacheLocationError
 
 if TYPE_CHECKING:
-    from flowyml.core.cache_store import PayloadWriter
+    from flowyml.core.cache_store import PayloadWriter, PinnedEntry
 
 CACHE_SECRET_ENV = "FLOWYML_CACHE_SECRET"
 # 32 characters of a random string carry enough entropy for an HMAC key whatever the alphabet
@@ -58,7 +58,9 @@ class StepCache(Protocol):
 
     ``location`` names it in warnings and metadata (never with credentials); ``secret_key`` keys
     secret params into cache keys; ``get``/``put``/``put_streamed`` never raise for a cache
-    problem (a problem costs time, never a run); ``usage`` is ``(entries, bytes)``.
+    problem (a problem costs time, never a run); ``usage`` is ``(entries, bytes)``. The
+    ``_pinned`` variants also return the entry held open where the store can (a large entry on
+    a local disk; ``None`` elsewhere), for the caller to load again and close.
     """
 
     location: str
@@ -69,9 +71,15 @@ class StepCache(Protocol):
 
     def get(self, key: str) -> tuple[bool, Any]: ...
 
+    def get_pinned(self, key: str) -> tuple[bool, Any, PinnedEntry | None]: ...
+
     def put(self, key: str, payload: bytes) -> bool: ...
 
     def put_streamed(self, key: str, dump: Callable[[PayloadWriter], object]) -> bool: ...
+
+    def put_pinned(
+        self, key: str, dump: Callable[[PayloadWriter], object]
+    ) -> tuple[bool, PinnedEntry | None]: ...
 
     def usage(self) -> tuple[int, int]: ...
 

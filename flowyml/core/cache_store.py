@@ -42,7 +42,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from flowyml.core.errors import CacheLocationError
+from flowyml.core.errors import CacheEntryError, CacheLocationError
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ _HEADER_SIZE = len(_MAGIC) + _LENGTH.size + _DIGEST_SIZE
 # A payload up to this size is held in memory and written with its header in one go; a larger
 # one streams into the file behind a placeholder header (see ``PayloadWriter``).
 _HELD_BACK_BYTES = 1 << 20
+# An entry is held open for a run (``PinnedEntry``) from this size: a smaller value costs less to
+# copy than to read back, and an open file per small value would not be worth it.
+PIN_MIN_BYTES = 16 << 20
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO planted at an entry's path returns at once instead of waiting for a
@@ -156,19 +159,28 @@ class CacheStore:
 
     def get(self, key: str) -> tuple[bool, Any]:
         """``(True, outputs)`` on a hit, ``(False, None)`` on a miss or an unusable entry."""
+        hit, outputs, _ = self._get(key, pin=False)
+        return hit, outputs
+
+    def get_pinned(self, key: str) -> tuple[bool, Any, PinnedEntry | None]:
+        """:meth:`get`, and on a hit of ``PIN_MIN_BYTES`` or more the entry held open (the
+        caller closes it), so the outputs can be loaded again later in the run."""
+        return self._get(key, pin=True)
+
+    def _get(self, key: str, *, pin: bool) -> tuple[bool, Any, PinnedEntry | None]:
         if not self._trusted:
-            return False, None
+            return False, None, None
         path = self.path_for(key)
         try:
             with self._open_shard(path.parent.name, create=False) as shard_fd:
-                return self._read(shard_fd, path)
+                return self._read(shard_fd, path, pin=pin)
         except FileNotFoundError:
-            return False, None
+            return False, None, None
         except _UnsafeError as exc:
             self._refuse(str(exc))
         except OSError as exc:
             logger.warning("flowyml cache: cannot read %s (%s); treated as a miss", path, exc)
-        return False, None
+        return False, None, None
 
     def put(self, key: str, payload: bytes) -> bool:
         """Store pickled outputs under ``key``; ``False`` (with a warning) if it cannot.
@@ -193,29 +205,48 @@ class CacheStore:
         temporary file is removed and the exception goes to the caller. A failing write of the
         file itself is one, whatever ``dump`` made of it: a warning and ``False``.
         """
+        stored, _ = self._put(key, dump, pin=False)
+        return stored
+
+    def put_pinned(
+        self, key: str, dump: Callable[[PayloadWriter], object]
+    ) -> tuple[bool, PinnedEntry | None]:
+        """:meth:`put_streamed`, and for an entry of ``PIN_MIN_BYTES`` or more the file just
+        written, held open (the caller closes it): whoever replaces or removes the entry
+        meanwhile, the run can load these outputs again."""
+        return self._put(key, dump, pin=True)
+
+    def _put(
+        self, key: str, dump: Callable[[PayloadWriter], object], *, pin: bool
+    ) -> tuple[bool, PinnedEntry | None]:
         if not self.writable:
-            return False
+            return False, None
         path = self.path_for(key)
         failure: BaseException | None = None
+        pinned: PinnedEntry | None = None
         try:
             with self._open_shard(path.parent.name, create=True) as shard_fd:
                 self._sweep(shard_fd, path.parent)
                 temp, failure = _write_temp_entry(shard_fd, dump)
                 if temp is not None:
                     try:
+                        if pin:  # before the rename: nobody else can name this file yet
+                            pinned = _pin(os.open(temp, _READ_FLAGS, dir_fd=shard_fd), path)
                         os.replace(temp, path.name, src_dir_fd=shard_fd, dst_dir_fd=shard_fd)
                     except OSError:
                         _unlink_quietly(temp, shard_fd)
+                        if pinned is not None:
+                            pinned.close()
                         raise
         except _UnsafeError as exc:
             self._refuse(str(exc))
-            return False
+            return False, None
         except OSError as exc:
             logger.warning("flowyml cache: cannot write %s (%s); result not cached", path, exc)
-            return False
+            return False, None
         if failure is not None:
             raise failure  # outside the handlers above: the caller's error, not the store's
-        return True
+        return True, pinned
 
     def usage(self) -> tuple[int, int]:
         """``(entries, bytes)`` held in the store now, whoever wrote them; nothing is loaded."""
@@ -289,8 +320,11 @@ class CacheStore:
         finally:
             os.close(shard_fd)
 
-    def _read(self, shard_fd: int, path: Path) -> tuple[bool, Any]:
-        """Load the entry at ``path`` if it is the user's own regular file and intact.
+    def _read(
+        self, shard_fd: int, path: Path, *, pin: bool
+    ) -> tuple[bool, Any, PinnedEntry | None]:
+        """Load the entry at ``path`` if it is the user's own regular file and intact; with
+        ``pin``, a large one stays open (see :meth:`get_pinned`).
 
         The checksum is verified by streaming the file, and the pickle is loaded from the file,
         so no step needs the whole entry in memory twice; an entry too large to load is a miss.
@@ -298,34 +332,29 @@ class CacheStore:
         try:
             fd = os.open(path.name, _READ_FLAGS, dir_fd=shard_fd)
         except FileNotFoundError:
-            return False, None
+            return False, None, None
         except OSError as exc:
             if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: O_NOFOLLOW on FreeBSD
                 raise
             logger.warning("flowyml cache: entry %s is a symlink; treated as a miss", path)
-            return False, None
+            return False, None, None
         info = os.fstat(fd)
         problem = _file_problem(info, _GROUP_OR_OTHER_WRITE)
         if problem is not None:
             os.close(fd)
             logger.warning("flowyml cache: entry %s %s; treated as a miss", path, problem)
-            return False, None
-        with os.fdopen(fd, "rb") as file:
-            problem = _corruption(file, info.st_size)
-            if problem is not None:
-                logger.warning("flowyml cache: entry %s %s; treated as a miss", path, problem)
-                return False, None
-            file.seek(_HEADER_SIZE)
-            try:
-                return True, pickle.load(file)
-            except Exception as exc:  # MemoryError included: a miss, not a failed run
-                logger.warning(
-                    "flowyml cache: cannot load %s (%s: %s); treated as a miss",
-                    path,
-                    type(exc).__name__,
-                    exc,
-                )
-                return False, None
+            return False, None, None
+        pinned = _pin(os.dup(fd), path) if pin else None
+        try:
+            with os.fdopen(fd, "rb") as file:
+                hit, outputs = True, _load_entry(file, info.st_size, path)
+        except _EntryError as exc:
+            logger.warning("flowyml cache: %s; treated as a miss", exc)
+            hit, outputs = False, None
+        if not hit and pinned is not None:
+            pinned.close()
+            pinned = None
+        return hit, outputs, pinned
 
     def _sweep(self, dir_fd: int, folder: Path) -> None:
         """Remove the temporary files killed writers left in ``folder`` (older than
@@ -528,6 +557,69 @@ def _corruption(file: io.BufferedReader, size: int) -> str | None:
     if hashlib.file_digest(file, "sha256").digest() != header[-_DIGEST_SIZE:]:
         return "is corrupt (checksum mismatch)"
     return None
+
+
+class _EntryError(Exception):
+    """An entry that cannot be loaded; the message is ``"<what> <why>"``."""
+
+
+def _load_entry(file: io.BufferedReader, size: int, path: Path) -> Any:
+    """The outputs in the entry at ``path``, open in ``file`` (``size`` bytes), checksum verified
+    first; ``_EntryError`` if it is damaged or cannot be loaded (``MemoryError`` included)."""
+    what = f"entry {path}"
+    problem = _corruption(file, size)
+    if problem is not None:
+        raise _EntryError(f"{what} {problem}")
+    file.seek(_HEADER_SIZE)
+    try:
+        return pickle.load(file)
+    except Exception as exc:
+        raise _EntryError(f"cannot load {what} ({type(exc).__name__}: {exc})") from None
+
+
+class PinnedEntry:
+    """A cache entry held open for the rest of a run, to load its outputs again from it.
+
+    An open file keeps its data whatever happens to its name, so the outputs stay available when
+    another process replaces the entry or the cache is cleared meanwhile; the plain runner lets
+    go of a large value between its takers and loads it from here (one copy in memory, not two).
+    Only entries of a store that passed the ownership checks are pinned, right after this
+    process wrote the file or verified its checksum, so a load checks only that the file kept
+    its size: changing it in place takes the user's own write access to their private file, and
+    hashing it again would cost more than the copy this saves.
+    """
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.path = path
+        self._file = os.fdopen(fd, "rb")
+        self.size = os.fstat(fd).st_size
+
+    def load(self) -> Any:
+        """A fresh copy of the outputs; ``CacheEntryError`` if they cannot be loaded."""
+        size = os.fstat(self._file.fileno()).st_size
+        if size != self.size:
+            raise CacheEntryError(
+                f"flowyml cache: entry {self.path} changed while the run held it "
+                f"({size} bytes, was {self.size})"
+            )
+        self._file.seek(_HEADER_SIZE)
+        try:
+            return pickle.load(self._file)
+        except Exception as exc:  # MemoryError included
+            raise CacheEntryError(
+                f"flowyml cache: cannot load entry {self.path} again ({type(exc).__name__}: {exc})"
+            ) from None
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _pin(fd: int, path: Path) -> PinnedEntry | None:
+    """``fd`` held as a :class:`PinnedEntry` if the entry is large enough; else closed."""
+    if os.fstat(fd).st_size < PIN_MIN_BYTES + _HEADER_SIZE:
+        os.close(fd)
+        return None
+    return PinnedEntry(fd, path)
 
 
 def _read_secret_key(root_fd: int, root: Path) -> bytes | None:

@@ -77,3 +77,8 @@ class CacheLocationError(FlowymlError, ValueError):
     """A cache location flowyml cannot use safely (an unknown or uninstalled protocol, a URL with
     credentials in it, a remote cache without ``FLOWYML_CACHE_SECRET``); raised when the pipeline
     or the Dagster resource is built, so a typo never becomes a local folder named ``s3:``."""
+
+
+class CacheEntryError(FlowymlError):
+    """A cache entry a run holds open (its outputs let go of, to be loaded again) no longer
+    verifies: the outputs it held are lost to this run, and the step that needed them fails."""

@@ -31,6 +31,7 @@ from flowyml.core.serialization import check_picklable, dump_outputs
 from flowyml.core.step import Step
 
 if TYPE_CHECKING:
+    from flowyml.core.cache_store import PayloadWriter, PinnedEntry
     from flowyml.core.isolation import Pickled
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class StepOutcome:
 
     ``cache_note`` says why a step that asked for caching was not cached this time (an input or a
     global without a fingerprint), so Dagster can show it next to ``flowyml/cache: off``.
+    ``pinned`` is the cache entry holding ``outputs``, held open when the caller asked for it and
+    the store could (see ``execute_step``); the caller closes it.
     """
 
     status: StepStatus
@@ -61,6 +64,7 @@ class StepOutcome:
     cache_key: str | None = None
     duration_seconds: float = 0.0
     cache_note: str | None = None
+    pinned: PinnedEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -211,16 +215,19 @@ def execute_step(
     params: Mapping[str, Any],
     *,
     cache: StepCache | None = None,
+    pin: bool = False,
 ) -> StepOutcome:
     """Run one attempt of ``step``; raise whatever the attempt raised.
 
     ``inputs`` are the values of the step's declared inputs by name; ``params`` come from
     :func:`resolve_params`. A cache hit returns the stored outputs without calling the function.
     An output that cannot be pickled is only left out of the cache (with a warning): where values
-    leave the process (Dagster's IO manager), that serialisation names it.
+    leave the process (Dagster's IO manager), that serialisation names it. With ``pin``, the
+    outcome also holds the outputs' cache entry open where the store can (a large entry on a
+    local disk, read or written in this process: not for a ``timeout`` step).
     """
     if step.timeout is None:
-        return _attempt(step, inputs, params, cache)
+        return _attempt(step, inputs, params, cache, pin=pin)
     from flowyml.core.isolation import run_with_deadline  # only steps with a timeout need it
 
     if cache is not None and step.cache_enabled:
@@ -240,13 +247,16 @@ def _attempt(
     inputs: Mapping[str, Any],
     params: Mapping[str, Any],
     cache: StepCache | None,
+    *,
+    pin: bool = False,
 ) -> StepOutcome:
     started = time.perf_counter()
     if not condition_holds(step, inputs, params):
         return StepOutcome(StepStatus.SKIPPED, duration_seconds=time.perf_counter() - started)
     key, note = cache_key_for(step, inputs, params, cache)
+    pinned: PinnedEntry | None = None
     if key is not None and cache is not None:
-        hit, stored = cache.get(key)
+        hit, stored, pinned = cache.get_pinned(key) if pin else (*cache.get(key), None)
         if hit and isinstance(stored, Mapping) and set(stored) == set(step.output_names):
             return StepOutcome(
                 StepStatus.SUCCESS,
@@ -254,12 +264,23 @@ def _attempt(
                 cached=True,
                 cache_key=key,
                 duration_seconds=time.perf_counter() - started,
+                pinned=pinned,
             )
+        if pinned is not None:
+            pinned.close()
+            pinned = None
     args, kwargs = step.signature.arguments(inputs, params)
     outputs = name_outputs(step, step.func(*args, **kwargs))
     if key is not None and cache is not None:
+
+        def dump(file: PayloadWriter) -> None:
+            dump_outputs(step.name, outputs, file)
+
         try:
-            cache.put_streamed(key, lambda file: dump_outputs(step.name, outputs, file))
+            if pin:
+                _, pinned = cache.put_pinned(key, dump)
+            else:
+                cache.put_streamed(key, dump)
         except StepOutputError as exc:
             note = exc.message
             _warn_uncached(step, note)
@@ -270,6 +291,7 @@ def _attempt(
         cache_key=key,
         duration_seconds=time.perf_counter() - started,
         cache_note=note,
+        pinned=pinned,
     )
 
 

@@ -5,6 +5,11 @@ child through ``fork``, on a cached re-run through the cache: a step that change
 place (``raw["a_sq"] = ...``) changes only its own copy. When values are handed over in memory (the
 plain runner, the steps of an execution group), this module gives the same guarantee by handing
 out a deep copy, unless the taker is the last one and nobody else holds the value.
+
+A copy doubles the memory of a large value. When the cache holds a step's outputs in an entry
+the run keeps open (``PinnedEntry``: a large entry on a local disk), the value is let go of
+instead, and each taker, and the run's result at the end, loads its own copy from the entry: one
+copy in memory at a time.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowyml.core.cache_store import PinnedEntry
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +31,15 @@ class ValueHandoff:
 
     ``owned`` values (loaded for this unit alone, e.g. from an IO manager) go to their last taker
     as they are; values the caller keeps (a run's results, the user's own inputs) never do.
+    Values added with their entry (:meth:`add_pinned`) are loaded from it instead; ``close``
+    lets go of the entries.
     """
 
     def __init__(self, takers: Iterable[str]) -> None:
         self._values: dict[str, Any] = {}
         self._owned: set[str] = set()
+        self._pinned: dict[str, PinnedEntry] = {}
+        self._entries: list[PinnedEntry] = []
         self._remaining = Counter(takers)
 
     def add(self, name: str, value: Any, *, owned: bool = False) -> None:
@@ -35,8 +47,41 @@ class ValueHandoff:
         if owned:
             self._owned.add(name)
 
+    def add_pinned(self, outputs: Mapping[str, Any], entry: PinnedEntry, *, owned: bool) -> None:
+        """A step's ``outputs``, also held by ``entry``: a value with takers ahead is let go of and
+        loaded from ``entry`` when taken, except that an ``owned`` one (a cache hit's, loaded for
+        this run alone) waits for its last taker as it is. The caller lets go of ``outputs`` and
+        gets them back with :meth:`reclaim`."""
+        taken = [name for name in outputs if self._remaining[name] > 0]
+        for name, value in outputs.items():
+            if owned or name not in taken:
+                self.add(name, value, owned=owned)
+        if not taken:  # nobody takes these values: the result keeps them as they are
+            entry.close()
+            return
+        self._pinned.update(dict.fromkeys(taken, entry))
+        self._entries.append(entry)
+
+    def reclaim(self, names: Iterable[str]) -> dict[str, Any]:
+        """The values of ``names`` for the run's result: each as it is if still held (nobody
+        took it), else loaded from its entry, once per entry."""
+        loaded: dict[int, Mapping[str, Any]] = {}
+        reclaimed: dict[str, Any] = {}
+        for name in names:
+            if name in self._values:
+                reclaimed[name] = self._values[name]
+            else:
+                reclaimed[name] = _load(self._pinned[name], loaded)[name]
+        return reclaimed
+
+    def close(self) -> None:
+        """Let go of every entry (their files close; the cache keeps its own copies)."""
+        for entry in self._entries:
+            entry.close()
+        self._entries.clear()
+
     def __contains__(self, name: object) -> bool:
-        return name in self._values
+        return name in self._values or name in self._pinned
 
     def supplier(
         self, names: Iterable[str], *, isolated: bool = False, retried: bool = False
@@ -46,14 +91,36 @@ class ValueHandoff:
         of their own (a ``timeout`` child) and get the values themselves, copied by ``fork``; the
         last taker of an owned value gets it as it is, unless it may be ``retried``."""
         chosen: dict[str, tuple[Any, bool]] = {}
+        from_entry: dict[str, PinnedEntry] = {}
         for name in names:
             self._remaining[name] -= 1
             last_owner = name in self._owned and self._remaining[name] <= 0 and not retried
-            chosen[name] = (self._values[name], isolated or last_owner)
-        return lambda: {
-            name: value if as_is else private_copy(name, value)
-            for name, (value, as_is) in chosen.items()
-        }
+            if name in self._pinned:
+                if last_owner:  # the taker's now: the result loads its own from the entry
+                    chosen[name] = (self._values.pop(name), True)
+                    self._owned.discard(name)
+                else:
+                    from_entry[name] = self._pinned[name]
+            else:
+                chosen[name] = (self._values[name], isolated or last_owner)
+
+        def supply() -> dict[str, Any]:
+            values = {
+                name: value if as_is else private_copy(name, value)
+                for name, (value, as_is) in chosen.items()
+            }
+            loaded: dict[int, Mapping[str, Any]] = {}
+            values.update((name, _load(entry, loaded)[name]) for name, entry in from_entry.items())
+            return values
+
+        return supply
+
+
+def _load(entry: PinnedEntry, loaded: dict[int, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The outputs in ``entry``, loaded once per ``loaded`` (one supply, or the result)."""
+    if id(entry) not in loaded:
+        loaded[id(entry)] = entry.load()
+    return loaded[id(entry)]
 
 
 def private_copy(name: str, value: Any) -> Any:

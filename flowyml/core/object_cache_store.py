@@ -133,9 +133,18 @@ class ObjectCacheStore:
                 )
                 return False, None
 
+    def get_pinned(self, key: str) -> tuple[bool, Any, None]:
+        """:meth:`get`; an object is never held for a run (its values stay in memory)."""
+        hit, outputs = self.get(key)
+        return hit, outputs, None
+
     def put(self, key: str, payload: bytes) -> bool:
         """Store pickled outputs under ``key``; ``False`` (with a warning) if it cannot."""
         return self.put_streamed(key, lambda file: file.write(payload))
+
+    def put_pinned(self, key: str, dump: Callable[[PayloadWriter], object]) -> tuple[bool, None]:
+        """:meth:`put_streamed`; an object is never held for a run."""
+        return self.put_streamed(key, dump), None
 
     def put_streamed(self, key: str, dump: Callable[[PayloadWriter], object]) -> bool:
         """Store under ``key`` the pickle ``dump`` writes, signed; ``False`` (with a warning) if

@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowyml.core.cache_location import StepCache
 from flowyml.core.errors import StepExecutionError
@@ -26,6 +27,9 @@ from flowyml.core.graph import PipelineGraph, blocked, check_inputs
 from flowyml.core.handoff import ValueHandoff
 from flowyml.core.results import ErrorInfo, PipelineResult, StepResult
 from flowyml.core.step import Step
+
+if TYPE_CHECKING:
+    from flowyml.core.cache_store import PinnedEntry
 
 
 class RunObserver(Protocol):
@@ -59,23 +63,24 @@ def run_graph(
     for name in graph.pipeline_inputs:
         handoff.add(name, inputs[name])  # the caller's own objects: steps get copies
     results: dict[str, StepResult] = {}
-    for unit in graph.units:
-        for step in unit.steps:
-            why = blocked(graph, step, {n: r.status for n, r in results.items()})
-            if why is not None:
-                result = StepResult(step.name, why[0], reason=why[1])
-            else:
-                if observer is not None:
-                    observer.step_started(step)
-                supply = handoff.supplier(
-                    step.inputs, isolated=step.timeout is not None, retried=step.retry > 0
+    released: list[Step] = []  # steps whose outputs only their cache entry holds
+    try:
+        for unit in graph.units:
+            for step in unit.steps:
+                result, let_go = _run_in_turn(
+                    step, graph, results, handoff, context, cache, observer
                 )
-                result = _run_step(step, supply, context, cache)
-            results[step.name] = result
-            if observer is not None:
-                observer.step_finished(result)
-            for name, value in result.outputs.items():
-                handoff.add(name, value)
+                results[step.name] = result
+                if let_go:
+                    released.append(step)
+                if observer is not None:
+                    observer.step_finished(result)
+                del result  # a released step's outputs must not stay alive through the next step
+        for step in released:  # loaded again now that no step holds a copy
+            outputs = handoff.reclaim(step.output_names)
+            results[step.name] = replace(results[step.name], outputs=outputs)
+    finally:
+        handoff.close()
     outputs = {k: v for r in results.values() for k, v in r.outputs.items()}
     result = PipelineResult(
         pipeline_name=graph.name,
@@ -90,23 +95,51 @@ def run_graph(
     return result
 
 
+def _run_in_turn(
+    step: Step,
+    graph: PipelineGraph,
+    results: Mapping[str, StepResult],
+    handoff: ValueHandoff,
+    context: Mapping[str, Any],
+    cache: StepCache | None,
+    observer: RunObserver | None,
+) -> tuple[StepResult, bool]:
+    """Run ``step`` (or say why it is blocked) and hand its outputs over; ``True`` when the
+    result was let go of its outputs because their cache entry holds them (large values: one
+    copy in memory, not one per taker), for ``run_graph`` to load them again at the end."""
+    why = blocked(graph, step, {n: r.status for n, r in results.items()})
+    if why is not None:
+        return StepResult(step.name, why[0], reason=why[1]), False
+    if observer is not None:
+        observer.step_started(step)
+    timeout, retried = step.timeout is not None, step.retry > 0
+    supply = handoff.supplier(step.inputs, isolated=timeout, retried=retried)
+    result, pinned = _run_step(step, supply, context, cache)
+    if pinned is None:
+        for name, value in result.outputs.items():
+            handoff.add(name, value)
+        return result, False
+    handoff.add_pinned(result.outputs, pinned, owned=result.cached)
+    return replace(result, outputs={}), True
+
+
 def _run_step(
     step: Step,
     inputs: Callable[[], dict[str, Any]],
     context: Mapping[str, Any],
     cache: StepCache | None,
-) -> StepResult:
+) -> tuple[StepResult, PinnedEntry | None]:
     started = time.perf_counter()
 
     def attempt() -> StepOutcome:
-        return execute_step(step, inputs(), resolve_params(step, context), cache=cache)
+        return execute_step(step, inputs(), resolve_params(step, context), cache=cache, pin=True)
 
     attempts = run_attempts(step, attempt)
     duration = time.perf_counter() - started
     if attempts.outcome is None:
         error = attempts.error
         assert error is not None
-        return StepResult(
+        failed = StepResult(
             step.name,
             StepStatus.FAILED,
             error=ErrorInfo.from_exception(error),
@@ -114,8 +147,9 @@ def _run_step(
             duration_seconds=duration,
             reason=str(error) if isinstance(error, StepExecutionError) else None,
         )
+        return failed, None
     outcome = attempts.outcome
-    return StepResult(
+    result = StepResult(
         step.name,
         outcome.status,
         outputs=outcome.outputs,
@@ -125,3 +159,4 @@ def _run_step(
         cache_key=outcome.cache_key,
         reason="condition is false" if outcome.status is StepStatus.SKIPPED else None,
     )
+    return result, outcome.pinned
