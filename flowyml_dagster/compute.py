@@ -41,6 +41,7 @@ from flowyml_dagster.constants import (
     TRACEBACK_METADATA_KEY,
 )
 from flowyml_dagster.planning import OutputMetadata, UnitPlan
+from flowyml_dagster.storage import offered_entry
 
 
 def make_compute_fn(
@@ -78,7 +79,8 @@ def make_compute_fn(
                 continue
             for name, value in outcome.outputs.items():
                 handoff.add(name, value)
-                yield _output(context, plan, output_metadata, step, outcome, name, value)
+                with offered_entry(value, outcome.pinned):
+                    yield _output(context, plan, output_metadata, step, outcome, name, value)
 
     # Dagster reads a compute function's signature some fifteen times while it builds one op;
     # ``inspect.signature`` returns a ``__signature__`` as it is, so it is worked out once.
@@ -114,9 +116,13 @@ def _run(
     execution group the op cannot be retried without re-running the group's other steps, so
     each step is retried here by its own policy, with the core's one retry loop."""
 
+    # A step's one output can share its serialisation with the IO manager (``offered_entry``):
+    # its cache entry is held open, whatever its size. An entry of several outputs cannot.
+    pin_from = 0 if len(step.output_names) == 1 else None
+
     def attempt() -> StepOutcome:
         params = resolve_params(step, params_source)
-        return execute_step(step, inputs(), params, cache=store)
+        return execute_step(step, inputs(), params, cache=store, pin_from=pin_from)
 
     if retry_here:
         attempts = run_attempts(step, attempt)

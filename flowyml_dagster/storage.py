@@ -6,21 +6,29 @@ and run code as the step's user. The definitions flowyml builds bind an IO manag
 run config cannot change; a deployment that wants another store (object storage ...) binds its own.
 
 The IO manager's pickling is the one serialisation of a value on its way out of a step (the op
-body does not pickle it again to check it). An input whose value was never stored (a job launched
-before the job that produces it) fails its step naming the asset and the pipelines that produce
-it, which the builder records in each asset's definition metadata: Dagster's own error is a
-``FileNotFoundError`` of a path under the instance's storage.
+body does not pickle it again to check it). With the flowyml cache on, the value of a step with
+one output is already serialised in its cache entry: the op offers that entry while the value
+goes out (:func:`offered_entry`), and the IO manager gives the entry's file a second name instead
+of pickling the value again (a hard link: no byte copied).
+
+An input whose value was never stored (a job launched before the job that produces it) fails its
+step naming the asset and the pipelines that produce it, which the builder records in each
+asset's definition metadata: Dagster's own error is a ``FileNotFoundError`` of a path under the
+instance's storage.
 """
 
 from __future__ import annotations
 
 import pickle
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
 from upath import UPath
 
+from flowyml.core.cache_store import PinnedEntry, read_linked_outputs
 from flowyml.core.errors import exception_text
 from flowyml.core.serialization import unpicklable_output
 from flowyml_dagster.constants import (
@@ -29,16 +37,53 @@ from flowyml_dagster.constants import (
     STEP_METADATA_KEY,
 )
 
+# Values whose cache entry holds them alone, by ``id``, while the op hands them to the IO manager.
+_OFFERED: dict[int, tuple[Any, PinnedEntry]] = {}
+
+
+@contextmanager
+def offered_entry(value: Any, entry: PinnedEntry | None) -> Iterator[None]:
+    """While ``value`` goes to the IO manager, ``entry`` (the cache entry of a step whose one
+    output it is) is on offer to :class:`StepValueIOManager`; the entry is closed afterwards,
+    whichever IO manager stored the value."""
+    if entry is None:
+        yield
+        return
+    _OFFERED[id(value)] = (value, entry)
+    try:
+        yield
+    finally:
+        _OFFERED.pop(id(value), None)
+        entry.close()
+
+
+def _link_offered(obj: Any, path: UPath) -> bool:
+    """Store ``obj`` at ``path`` by linking its offered cache entry; ``False`` if none is
+    offered or linking fails (another filesystem: the caller pickles it instead)."""
+    offer = _OFFERED.get(id(obj))
+    if offer is None or offer[0] is not obj or path.protocol not in ("", "file"):
+        return False
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(16)}.tmp")
+    try:
+        offer[1].link(temporary.path)
+        temporary.replace(path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        return False
+    return True
+
 
 class StepValueIOManager(dg.UPathIOManager):
     """Pickles each value to its own file under ``base_dir``, the layout of Dagster's filesystem
-    IO manager, with two differences that matter to a step's values:
+    IO manager, with three differences that matter to a step's values:
 
     * the file is written beside its place and renamed over it, so a value that fails to pickle
       half-way (or a killed step) leaves the last good value in place, never a torn file;
     * a value pickling refuses (anything but an ``OSError``, which is the disk's problem and
       retried per the step's policy) fails the step as a ``StepOutputError`` naming the step and
-      the output, not retried: the next attempt would return the same value.
+      the output, not retried: the next attempt would return the same value;
+    * a value whose cache entry is offered (:func:`offered_entry`) is stored as a hard link to
+      that entry, serialised once for both; it is pickled as usual when the link cannot be made.
     """
 
     extension: str = ""
@@ -48,6 +93,8 @@ class StepValueIOManager(dg.UPathIOManager):
         super().__init__(base_path=self.base_dir)
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        if _link_offered(obj, path):
+            return
         # ``with_name`` and ``token_hex``: the same unique sibling as ``parent / name`` with a
         # ``uuid4``, at a third of the cost per step (each ``UPath`` made costs tens of µs).
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(16)}.tmp")
@@ -71,7 +118,11 @@ class StepValueIOManager(dg.UPathIOManager):
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         with path.open("rb") as file:
-            return pickle.load(file)
+            linked = read_linked_outputs(file)
+            if linked is None:
+                return pickle.load(file)
+        (value,) = linked.values()  # only a step's one output is linked
+        return value
 
     def load_input(self, context: dg.InputContext) -> Any:
         """The stored value; a missing one fails the step (not retried: retrying will not make

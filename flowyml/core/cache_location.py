@@ -59,8 +59,8 @@ class StepCache(Protocol):
     ``location`` names it in warnings and metadata (never with credentials); ``secret_key`` keys
     secret params into cache keys; ``get``/``put``/``put_streamed`` never raise for a cache
     problem (a problem costs time, never a run); ``usage`` is ``(entries, bytes)``. The
-    ``_pinned`` variants also return the entry held open where the store can (a large entry on
-    a local disk; ``None`` elsewhere), for the caller to load again and close.
+    ``_pinned`` variants also return the entry held open where the store can (an entry of
+    ``min_bytes`` or more on a local disk; ``None`` elsewhere), for the caller to use and close.
     """
 
     location: str
@@ -71,14 +71,14 @@ class StepCache(Protocol):
 
     def get(self, key: str) -> tuple[bool, Any]: ...
 
-    def get_pinned(self, key: str) -> tuple[bool, Any, PinnedEntry | None]: ...
+    def get_pinned(self, key: str, min_bytes: int) -> tuple[bool, Any, PinnedEntry | None]: ...
 
     def put(self, key: str, payload: bytes) -> bool: ...
 
     def put_streamed(self, key: str, dump: Callable[[PayloadWriter], object]) -> bool: ...
 
     def put_pinned(
-        self, key: str, dump: Callable[[PayloadWriter], object]
+        self, key: str, dump: Callable[[PayloadWriter], object], min_bytes: int
     ) -> tuple[bool, PinnedEntry | None]: ...
 
     def usage(self) -> tuple[int, int]: ...

@@ -67,8 +67,8 @@ _HEADER_SIZE = len(_MAGIC) + _LENGTH.size + _DIGEST_SIZE
 # A payload up to this size is held in memory and written with its header in one go; a larger
 # one streams into the file behind a placeholder header (see ``PayloadWriter``).
 _HELD_BACK_BYTES = 1 << 20
-# An entry is held open for a run (``PinnedEntry``) from this size: a smaller value costs less to
-# copy than to read back, and an open file per small value would not be worth it.
+# The plain runner holds an entry open for a run (``PinnedEntry``) from this size: a smaller value
+# costs less to copy than to read back, and an open file per small value would not be worth it.
 PIN_MIN_BYTES = 16 << 20
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -159,15 +159,15 @@ class CacheStore:
 
     def get(self, key: str) -> tuple[bool, Any]:
         """``(True, outputs)`` on a hit, ``(False, None)`` on a miss or an unusable entry."""
-        hit, outputs, _ = self._get(key, pin=False)
+        hit, outputs, _ = self._get(key, pin=None)
         return hit, outputs
 
-    def get_pinned(self, key: str) -> tuple[bool, Any, PinnedEntry | None]:
-        """:meth:`get`, and on a hit of ``PIN_MIN_BYTES`` or more the entry held open (the
-        caller closes it), so the outputs can be loaded again later in the run."""
-        return self._get(key, pin=True)
+    def get_pinned(self, key: str, min_bytes: int) -> tuple[bool, Any, PinnedEntry | None]:
+        """:meth:`get`, and on a hit of ``min_bytes`` or more the entry held open (the caller
+        closes it), so the outputs can be loaded again later in the run."""
+        return self._get(key, pin=min_bytes)
 
-    def _get(self, key: str, *, pin: bool) -> tuple[bool, Any, PinnedEntry | None]:
+    def _get(self, key: str, *, pin: int | None) -> tuple[bool, Any, PinnedEntry | None]:
         if not self._trusted:
             return False, None, None
         path = self.path_for(key)
@@ -205,19 +205,19 @@ class CacheStore:
         temporary file is removed and the exception goes to the caller. A failing write of the
         file itself is one, whatever ``dump`` made of it: a warning and ``False``.
         """
-        stored, _ = self._put(key, dump, pin=False)
+        stored, _ = self._put(key, dump, pin=None)
         return stored
 
     def put_pinned(
-        self, key: str, dump: Callable[[PayloadWriter], object]
+        self, key: str, dump: Callable[[PayloadWriter], object], min_bytes: int
     ) -> tuple[bool, PinnedEntry | None]:
-        """:meth:`put_streamed`, and for an entry of ``PIN_MIN_BYTES`` or more the file just
+        """:meth:`put_streamed`, and for an entry of ``min_bytes`` or more the file just
         written, held open (the caller closes it): whoever replaces or removes the entry
         meanwhile, the run can load these outputs again."""
-        return self._put(key, dump, pin=True)
+        return self._put(key, dump, pin=min_bytes)
 
     def _put(
-        self, key: str, dump: Callable[[PayloadWriter], object], *, pin: bool
+        self, key: str, dump: Callable[[PayloadWriter], object], *, pin: int | None
     ) -> tuple[bool, PinnedEntry | None]:
         if not self.writable:
             return False, None
@@ -230,8 +230,9 @@ class CacheStore:
                 temp, failure = _write_temp_entry(shard_fd, dump)
                 if temp is not None:
                     try:
-                        if pin:  # before the rename: nobody else can name this file yet
-                            pinned = _pin(os.open(temp, _READ_FLAGS, dir_fd=shard_fd), path)
+                        if pin is not None:  # before the rename: nobody else names this file
+                            fd = os.open(temp, _READ_FLAGS, dir_fd=shard_fd)
+                            pinned = _pin(fd, path, pin)
                         os.replace(temp, path.name, src_dir_fd=shard_fd, dst_dir_fd=shard_fd)
                     except OSError:
                         _unlink_quietly(temp, shard_fd)
@@ -321,7 +322,7 @@ class CacheStore:
             os.close(shard_fd)
 
     def _read(
-        self, shard_fd: int, path: Path, *, pin: bool
+        self, shard_fd: int, path: Path, *, pin: int | None
     ) -> tuple[bool, Any, PinnedEntry | None]:
         """Load the entry at ``path`` if it is the user's own regular file and intact; with
         ``pin``, a large one stays open (see :meth:`get_pinned`).
@@ -344,7 +345,7 @@ class CacheStore:
             os.close(fd)
             logger.warning("flowyml cache: entry %s %s; treated as a miss", path, problem)
             return False, None, None
-        pinned = _pin(os.dup(fd), path) if pin else None
+        pinned = _pin(os.dup(fd), path, pin) if pin is not None else None
         try:
             with os.fdopen(fd, "rb") as file:
                 hit, outputs = True, _load_entry(file, info.st_size, path)
@@ -610,13 +611,39 @@ class PinnedEntry:
                 f"flowyml cache: cannot load entry {self.path} again ({type(exc).__name__}: {exc})"
             ) from None
 
+    def link(self, path: str | os.PathLike[str]) -> None:
+        """Give the entry's file the new name ``path`` (on the same filesystem): its outputs
+        stored a second time without being serialised or copied again; read them from there
+        with :func:`read_linked_outputs`. ``OSError`` when it cannot (another filesystem, no
+        ``/proc``, the entry removed meanwhile)."""
+        # ``os.link`` calls ``linkat`` (which can follow the ``/proc`` link to the open file)
+        # only when given a folder descriptor; plain ``link`` would try to link the symlink.
+        folder, name = os.path.split(os.fspath(path))
+        folder_fd = os.open(folder or ".", _DIR_FLAGS & ~os.O_NOFOLLOW)
+        try:
+            source = f"/proc/self/fd/{self._file.fileno()}"
+            os.link(source, name, dst_dir_fd=folder_fd, follow_symlinks=True)
+        finally:
+            os.close(folder_fd)
+
     def close(self) -> None:
         self._file.close()
 
 
-def _pin(fd: int, path: Path) -> PinnedEntry | None:
-    """``fd`` held as a :class:`PinnedEntry` if the entry is large enough; else closed."""
-    if os.fstat(fd).st_size < PIN_MIN_BYTES + _HEADER_SIZE:
+def read_linked_outputs(file: BinaryIO) -> Any:
+    """The outputs in an entry linked elsewhere by :meth:`PinnedEntry.link`, open in ``file``
+    at its start; ``None`` when the file is not such an entry (``file`` is then back at its
+    start). The place it was linked to vouches for it, as for any file stored there."""
+    if file.read(len(_MAGIC)) != _MAGIC:
+        file.seek(0)
+        return None
+    file.seek(_HEADER_SIZE)
+    return pickle.load(file)
+
+
+def _pin(fd: int, path: Path, min_bytes: int) -> PinnedEntry | None:
+    """``fd`` held as a :class:`PinnedEntry` if its payload has ``min_bytes``; else closed."""
+    if os.fstat(fd).st_size < min_bytes + _HEADER_SIZE:
         os.close(fd)
         return None
     return PinnedEntry(fd, path)

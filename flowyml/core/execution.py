@@ -215,19 +215,19 @@ def execute_step(
     params: Mapping[str, Any],
     *,
     cache: StepCache | None = None,
-    pin: bool = False,
+    pin_from: int | None = None,
 ) -> StepOutcome:
     """Run one attempt of ``step``; raise whatever the attempt raised.
 
     ``inputs`` are the values of the step's declared inputs by name; ``params`` come from
     :func:`resolve_params`. A cache hit returns the stored outputs without calling the function.
     An output that cannot be pickled is only left out of the cache (with a warning): where values
-    leave the process (Dagster's IO manager), that serialisation names it. With ``pin``, the
-    outcome also holds the outputs' cache entry open where the store can (a large entry on a
-    local disk, read or written in this process: not for a ``timeout`` step).
+    leave the process (Dagster's IO manager), that serialisation names it. With ``pin_from``, the
+    outcome also holds the outputs' cache entry open where the store can (an entry of that many
+    bytes or more on a local disk, read or written in this process: not for a ``timeout`` step).
     """
     if step.timeout is None:
-        return _attempt(step, inputs, params, cache, pin=pin)
+        return _attempt(step, inputs, params, cache, pin_from=pin_from)
     from flowyml.core.isolation import run_with_deadline  # only steps with a timeout need it
 
     if cache is not None and step.cache_enabled:
@@ -248,7 +248,7 @@ def _attempt(
     params: Mapping[str, Any],
     cache: StepCache | None,
     *,
-    pin: bool = False,
+    pin_from: int | None = None,
 ) -> StepOutcome:
     started = time.perf_counter()
     if not condition_holds(step, inputs, params):
@@ -256,7 +256,10 @@ def _attempt(
     key, note = cache_key_for(step, inputs, params, cache)
     pinned: PinnedEntry | None = None
     if key is not None and cache is not None:
-        hit, stored, pinned = cache.get_pinned(key) if pin else (*cache.get(key), None)
+        if pin_from is None:
+            hit, stored = cache.get(key)
+        else:
+            hit, stored, pinned = cache.get_pinned(key, pin_from)
         if hit and isinstance(stored, Mapping) and set(stored) == set(step.output_names):
             return StepOutcome(
                 StepStatus.SUCCESS,
@@ -277,8 +280,8 @@ def _attempt(
             dump_outputs(step.name, outputs, file)
 
         try:
-            if pin:
-                _, pinned = cache.put_pinned(key, dump)
+            if pin_from is not None:
+                _, pinned = cache.put_pinned(key, dump, pin_from)
             else:
                 cache.put_streamed(key, dump)
         except StepOutputError as exc:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from flowyml.core import cache_store
 from flowyml.core.cache_location import StepCache
 from flowyml.core.errors import StepExecutionError
 from flowyml.core.execution import (
@@ -132,7 +133,8 @@ def _run_step(
     started = time.perf_counter()
 
     def attempt() -> StepOutcome:
-        return execute_step(step, inputs(), resolve_params(step, context), cache=cache, pin=True)
+        params = resolve_params(step, context)
+        return execute_step(step, inputs(), params, cache=cache, pin_from=cache_store.PIN_MIN_BYTES)
 
     attempts = run_attempts(step, attempt)
     duration = time.perf_counter() - started

@@ -1,8 +1,8 @@
 """A large output the cache holds is kept once: the plain runner lets go of the value, and each
 taker, and the run's result at the end, loads its own copy from the entry the run holds open.
 
-The values these tests pass are small, so ``PIN_MIN_BYTES`` is lowered to pin every entry; the
-measured memory of a 300 MB array is ``bench/plain_memory.py``'s.
+The values these tests pass are small, so the runner's ``PIN_MIN_BYTES`` is lowered to pin every
+entry; the measured memory of a 300 MB array is ``bench/plain_memory.py``'s.
 """
 
 from __future__ import annotations
@@ -51,10 +51,9 @@ def dump(outputs: dict[str, Any]) -> Any:
 # --- the store ------------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("pin_every_entry")
 def test_a_pinned_entry_loads_after_the_store_is_cleared(tmp_path: Path) -> None:
     store = CacheStore(tmp_path / "cache")
-    stored, pinned = store.put_pinned(KEY, dump({"a": [1, 2, 3]}))
+    stored, pinned = store.put_pinned(KEY, dump({"a": [1, 2, 3]}), 0)
     assert stored and pinned is not None
 
     shutil.rmtree(tmp_path / "cache")
@@ -63,12 +62,11 @@ def test_a_pinned_entry_loads_after_the_store_is_cleared(tmp_path: Path) -> None
     pinned.close()
 
 
-@pytest.mark.usefixtures("pin_every_entry")
 def test_a_pinned_entry_keeps_its_value_when_another_writer_replaces_the_entry(
     tmp_path: Path,
 ) -> None:
     store = CacheStore(tmp_path / "cache")
-    _, pinned = store.put_pinned(KEY, dump({"a": "mine"}))
+    _, pinned = store.put_pinned(KEY, dump({"a": "mine"}), 0)
     assert pinned is not None
 
     store.put(KEY, cache_store.pickle.dumps({"a": "theirs"}))
@@ -78,12 +76,11 @@ def test_a_pinned_entry_keeps_its_value_when_another_writer_replaces_the_entry(
     pinned.close()
 
 
-@pytest.mark.usefixtures("pin_every_entry")
 def test_a_hit_pins_the_entry_it_verified(tmp_path: Path) -> None:
     store = CacheStore(tmp_path / "cache")
     store.put_streamed(KEY, dump({"a": 1}))
 
-    hit, outputs, pinned = store.get_pinned(KEY)
+    hit, outputs, pinned = store.get_pinned(KEY, 0)
     assert (hit, outputs) == (True, {"a": 1}) and pinned is not None
     store.path_for(KEY).unlink()
 
@@ -91,21 +88,20 @@ def test_a_hit_pins_the_entry_it_verified(tmp_path: Path) -> None:
     pinned.close()
 
 
-def test_an_entry_smaller_than_pin_min_bytes_is_not_held(tmp_path: Path) -> None:
+def test_an_entry_smaller_than_min_bytes_is_not_held(tmp_path: Path) -> None:
     store = CacheStore(tmp_path / "cache")
     before = open_files()
 
-    assert store.put_pinned(KEY, dump({"a": 1})) == (True, None)
-    assert store.get_pinned(KEY) == (True, {"a": 1}, None)
+    assert store.put_pinned(KEY, dump({"a": 1}), 1 << 20) == (True, None)
+    assert store.get_pinned(KEY, 1 << 20) == (True, {"a": 1}, None)
     assert open_files() == before
 
 
-@pytest.mark.usefixtures("pin_every_entry")
 def test_a_pinned_entry_truncated_in_place_raises_cache_entry_error_naming_it(
     tmp_path: Path,
 ) -> None:
     store = CacheStore(tmp_path / "cache")
-    _, pinned = store.put_pinned(KEY, dump({"a": 1}))
+    _, pinned = store.put_pinned(KEY, dump({"a": 1}), 0)
     assert pinned is not None
     os.truncate(store.path_for(KEY), 10)
 
@@ -114,7 +110,6 @@ def test_a_pinned_entry_truncated_in_place_raises_cache_entry_error_naming_it(
     pinned.close()
 
 
-@pytest.mark.usefixtures("pin_every_entry")
 def test_a_damaged_entry_is_a_miss_and_nothing_stays_open(tmp_path: Path) -> None:
     store = CacheStore(tmp_path / "cache")
     store.put_streamed(KEY, dump({"a": 1}))
@@ -122,7 +117,7 @@ def test_a_damaged_entry_is_a_miss_and_nothing_stays_open(tmp_path: Path) -> Non
     path.write_bytes(path.read_bytes()[:-1] + b"!")
     before = open_files()
 
-    assert store.get_pinned(KEY) == (False, None, None)
+    assert store.get_pinned(KEY, 0) == (False, None, None)
     assert open_files() == before
 
 

@@ -558,6 +558,10 @@ def counted_job() -> dg.JobDefinition:
     return build_definitions([COUNTED], enable_cache=False).resolve_job_def("counted")
 
 
+def counted_cached_job() -> dg.JobDefinition:
+    return build_definitions([COUNTED]).resolve_job_def("counted")
+
+
 def lineage_job() -> dg.JobDefinition:
     return definitions(LINEAGE).resolve_job_def("lineage")
 
