@@ -231,8 +231,9 @@ class CacheStore:
                 if temp is not None:
                     try:
                         if pin is not None:  # before the rename: nobody else names this file
-                            fd = os.open(temp, _READ_FLAGS, dir_fd=shard_fd)
-                            pinned = _pin(fd, path, pin)
+                            pinned = _pin(
+                                lambda: os.open(temp, _READ_FLAGS, dir_fd=shard_fd), path, pin
+                            )
                         os.replace(temp, path.name, src_dir_fd=shard_fd, dst_dir_fd=shard_fd)
                     except OSError:
                         _unlink_quietly(temp, shard_fd)
@@ -345,7 +346,7 @@ class CacheStore:
             os.close(fd)
             logger.warning("flowyml cache: entry %s %s; treated as a miss", path, problem)
             return False, None, None
-        pinned = _pin(os.dup(fd), path, pin) if pin is not None else None
+        pinned = _pin(lambda: os.dup(fd), path, pin) if pin is not None else None
         try:
             with os.fdopen(fd, "rb") as file:
                 hit, outputs = True, _load_entry(file, info.st_size, path)
@@ -641,8 +642,15 @@ def read_linked_outputs(file: BinaryIO) -> Any:
     return pickle.load(file)
 
 
-def _pin(fd: int, path: Path, min_bytes: int) -> PinnedEntry | None:
-    """``fd`` held as a :class:`PinnedEntry` if its payload has ``min_bytes``; else closed."""
+def _pin(open_fd: Callable[[], int], path: Path, min_bytes: int) -> PinnedEntry | None:
+    """The entry ``open_fd`` opens, held as a :class:`PinnedEntry` if its payload has
+    ``min_bytes``; ``None`` if it is smaller or cannot be opened (out of file descriptors, say):
+    pinning saves memory, and its failure must not cost the entry itself."""
+    try:
+        fd = open_fd()
+    except OSError as exc:
+        logger.debug("flowyml cache: cannot hold %s open (%s)", path, exc)
+        return None
     if os.fstat(fd).st_size < min_bytes + _HEADER_SIZE:
         os.close(fd)
         return None

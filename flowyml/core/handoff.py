@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# A run holds at most this many entries open (a file descriptor each, out of the usual 1024 a
+# process may have, which the cache itself needs too); past it, values are copied as before.
+MAX_HELD_ENTRIES = 64
+
 
 class ValueHandoff:
     """Values by name, each handed to its takers as a private copy.
@@ -61,6 +65,11 @@ class ValueHandoff:
             return
         self._pinned.update(dict.fromkeys(taken, entry))
         self._entries.append(entry)
+
+    @property
+    def can_hold(self) -> bool:
+        """Whether another entry may be held open (see ``MAX_HELD_ENTRIES``)."""
+        return len(self._entries) < MAX_HELD_ENTRIES
 
     def reclaim(self, names: Iterable[str]) -> dict[str, Any]:
         """The values of ``names`` for the run's result: each as it is if still held (nobody

@@ -115,7 +115,8 @@ def _run_in_turn(
         observer.step_started(step)
     timeout, retried = step.timeout is not None, step.retry > 0
     supply = handoff.supplier(step.inputs, isolated=timeout, retried=retried)
-    result, pinned = _run_step(step, supply, context, cache)
+    pin_from = cache_store.PIN_MIN_BYTES if handoff.can_hold else None
+    result, pinned = _run_step(step, supply, context, cache, pin_from)
     if pinned is None:
         for name, value in result.outputs.items():
             handoff.add(name, value)
@@ -129,27 +130,27 @@ def _run_step(
     inputs: Callable[[], dict[str, Any]],
     context: Mapping[str, Any],
     cache: StepCache | None,
+    pin_from: int | None,
 ) -> tuple[StepResult, PinnedEntry | None]:
     started = time.perf_counter()
 
     def attempt() -> StepOutcome:
         params = resolve_params(step, context)
-        return execute_step(step, inputs(), params, cache=cache, pin_from=cache_store.PIN_MIN_BYTES)
+        return execute_step(step, inputs(), params, cache=cache, pin_from=pin_from)
 
     attempts = run_attempts(step, attempt)
     duration = time.perf_counter() - started
     if attempts.outcome is None:
         error = attempts.error
         assert error is not None
-        failed = StepResult(
+        return StepResult(
             step.name,
             StepStatus.FAILED,
             error=ErrorInfo.from_exception(error),
             retries=attempts.retries,
             duration_seconds=duration,
             reason=str(error) if isinstance(error, StepExecutionError) else None,
-        )
-        return failed, None
+        ), None
     outcome = attempts.outcome
     result = StepResult(
         step.name,

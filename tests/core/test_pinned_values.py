@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from core_support import run_script
 
 from flowyml import CacheStore, Pipeline, step
 from flowyml.core import cache_store
@@ -230,3 +231,41 @@ def test_a_run_leaves_no_entry_open_whether_its_steps_succeed_or_fail() -> None:
 
     assert not result.success
     assert open_files() == before
+
+
+def test_a_run_holds_at_most_max_held_entries_open_and_caches_every_value(
+    tmp_path: Path,
+) -> None:
+    script = """
+        import os, resource, sys
+        from flowyml import Pipeline, step
+        from flowyml.core import cache_store, handoff
+
+        cache_store.PIN_MIN_BYTES = 0
+        handoff.MAX_HELD_ENTRIES = 8
+
+        def chain(cache_dir):
+            @step(outputs=["v0"])
+            def first() -> list:
+                return [0]
+
+            for i in range(1, 40):
+                @step(inputs=[f"v{i - 1}"], outputs=[f"v{i}"], name=f"s{i}")
+                def grow(value: list) -> list:
+                    return [*value, len(value)]
+
+            return Pipeline("many", auto_discover=True, cache_dir=cache_dir)
+
+        chain(sys.argv[1] + "/warm-up").run()  # imports and code fingerprints, before the limit
+        spare = len(os.listdir("/proc/self/fd")) + handoff.MAX_HELD_ENTRIES + 8
+        resource.setrlimit(resource.RLIMIT_NOFILE, (spare, spare))
+        first = chain(sys.argv[1] + "/cache").run()
+        assert first["v39"] == list(range(40)), first["v39"]
+        again = chain(sys.argv[1] + "/cache").run()
+        assert all(r.cached for r in again.step_results.values())
+        assert again["v39"] == list(range(40))
+        print("ok")
+    """
+    done = run_script(tmp_path / "limit.py", script, str(tmp_path))
+
+    assert done.stdout.strip() == "ok"
