@@ -70,6 +70,9 @@ def _link_offered(obj: Any, path: UPath) -> bool:
     except OSError:
         temporary.unlink(missing_ok=True)
         return False
+    # When ``path`` already was this entry (a cache hit stored again), the rename of one of its
+    # names over another does nothing (POSIX), and the temporary name would stay.
+    temporary.unlink(missing_ok=True)
     return True
 
 

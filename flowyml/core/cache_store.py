@@ -609,7 +609,7 @@ class PinnedEntry:
             return pickle.load(self._file)
         except Exception as exc:  # MemoryError included
             raise CacheEntryError(
-                f"flowyml cache: cannot load entry {self.path} again ({type(exc).__name__}: {exc})"
+                f"flowyml cache: cannot load entry {self.path} ({type(exc).__name__}: {exc})"
             ) from None
 
     def link(self, path: str | os.PathLike[str]) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowyml.core.cache_location import StepCache
 from flowyml.core.errors import (
+    CacheEntryError,
     StepExecutionError,
     StepOutputError,
     StepParamError,
@@ -103,8 +104,11 @@ def resolve_params(step: Step, context: Mapping[str, Any]) -> dict[str, Any]:
 
 def retryable(exc: BaseException) -> bool:
     """Whether another attempt could end differently. A return value that does not fit the
-    outputs or cannot be pickled, and a param of the wrong type, fail the same way every time."""
-    return isinstance(exc, Exception) and not isinstance(exc, StepOutputError | StepParamError)
+    outputs or cannot be pickled, a param of the wrong type, and an input whose held cache entry
+    no longer loads fail the same way every time."""
+    return isinstance(exc, Exception) and not isinstance(
+        exc, StepOutputError | StepParamError | CacheEntryError
+    )
 
 
 def run_attempts(

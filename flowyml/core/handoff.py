@@ -7,15 +7,18 @@ plain runner, the steps of an execution group), this module gives the same guara
 out a deep copy, unless the taker is the last one and nobody else holds the value.
 
 A copy doubles the memory of a large value. When the cache holds a step's outputs in an entry
-the run keeps open (``PinnedEntry``: a large entry on a local disk), the value is let go of
-instead, and each taker, and the run's result at the end, loads its own copy from the entry: one
-copy in memory at a time.
+the run keeps open (``PinnedEntry``: a large entry on a local disk), the plain runner lets go of
+the step's values instead, and each taker, and the run's result at the end, loads its own copy
+from the entry: one copy in memory at a time. It does so only for values it can trust the entry
+to give back (:func:`reloads_exactly`, or any value of a cache hit, which was just loaded from
+it), and for all of a step's outputs at once, so outputs that share an object still share it.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -35,7 +38,7 @@ class ValueHandoff:
 
     ``owned`` values (loaded for this unit alone, e.g. from an IO manager) go to their last taker
     as they are; values the caller keeps (a run's results, the user's own inputs) never do.
-    Values added with their entry (:meth:`add_pinned`) are loaded from it instead; ``close``
+    Values let go of for their entry (:meth:`add_pinned`) are loaded from it instead; ``close``
     lets go of the entries.
     """
 
@@ -43,6 +46,9 @@ class ValueHandoff:
         self._values: dict[str, Any] = {}
         self._owned: set[str] = set()
         self._pinned: dict[str, PinnedEntry] = {}
+        # A cache hit's value of a one-output step: loaded for this run alone, so its first
+        # taker may have it as it is instead of loading another copy.
+        self._spare: dict[str, Any] = {}
         self._entries: list[PinnedEntry] = []
         self._remaining = Counter(takers)
 
@@ -51,37 +57,38 @@ class ValueHandoff:
         if owned:
             self._owned.add(name)
 
-    def add_pinned(self, outputs: Mapping[str, Any], entry: PinnedEntry, *, owned: bool) -> None:
-        """A step's ``outputs``, also held by ``entry``: a value with takers ahead is let go of and
-        loaded from ``entry`` when taken, except that an ``owned`` one (a cache hit's, loaded for
-        this run alone) waits for its last taker as it is. The caller lets go of ``outputs`` and
-        gets them back with :meth:`reclaim`."""
-        taken = [name for name in outputs if self._remaining[name] > 0]
-        for name, value in outputs.items():
-            if owned or name not in taken:
-                self.add(name, value, owned=owned)
-        if not taken:  # nobody takes these values: the result keeps them as they are
-            entry.close()
-            return
-        self._pinned.update(dict.fromkeys(taken, entry))
-        self._entries.append(entry)
-
     @property
     def can_hold(self) -> bool:
         """Whether another entry may be held open (see ``MAX_HELD_ENTRIES``)."""
         return len(self._entries) < MAX_HELD_ENTRIES
 
+    def add_pinned(self, outputs: Mapping[str, Any], entry: PinnedEntry, *, hit: bool) -> bool:
+        """Let go of a step's ``outputs``, which ``entry`` holds too: ``True`` when taken (the
+        caller lets go of them as well and gets them back with :meth:`reclaim`). ``False``, and
+        ``entry`` closed, when nobody takes them or they are written values the entry might not
+        give back (see :func:`reloads_exactly`): the caller adds them as usual."""
+        taken = any(self._remaining[name] > 0 for name in outputs)
+        trusted = hit or all(reloads_exactly(value) for value in outputs.values())
+        if not (taken and trusted):
+            entry.close()
+            return False
+        self._entries.append(entry)
+        self._pinned.update(dict.fromkeys(outputs, entry))
+        if hit and len(outputs) == 1:
+            self._spare.update(outputs)
+        return True
+
     def reclaim(self, names: Iterable[str]) -> dict[str, Any]:
-        """The values of ``names`` for the run's result: each as it is if still held (nobody
-        took it), else loaded from its entry, once per entry."""
+        """The values of one step's outputs ``names`` for the run's result: the spare as it is
+        if no taker had it, else loaded from their entry (once, so shared objects stay shared).
+        ``CacheEntryError`` if the entry no longer loads."""
         loaded: dict[int, Mapping[str, Any]] = {}
-        reclaimed: dict[str, Any] = {}
-        for name in names:
-            if name in self._values:
-                reclaimed[name] = self._values[name]
-            else:
-                reclaimed[name] = _load(self._pinned[name], loaded)[name]
-        return reclaimed
+        return {
+            name: self._spare.pop(name)
+            if name in self._spare
+            else _load(self._pinned[name], loaded)[name]
+            for name in names
+        }
 
     def close(self) -> None:
         """Let go of every entry (their files close; the cache keeps its own copies)."""
@@ -98,20 +105,20 @@ class ValueHandoff:
         """What gives one taker the values of ``names``, afresh for each of its attempts, so a
         retry never sees what the failed attempt changed. ``isolated`` takers run in a process
         of their own (a ``timeout`` child) and get the values themselves, copied by ``fork``; the
-        last taker of an owned value gets it as it is, unless it may be ``retried``."""
+        last taker of an owned value gets it as it is, and the first of a spare, unless it may
+        be ``retried``."""
         chosen: dict[str, tuple[Any, bool]] = {}
         from_entry: dict[str, PinnedEntry] = {}
         for name in names:
             self._remaining[name] -= 1
-            last_owner = name in self._owned and self._remaining[name] <= 0 and not retried
             if name in self._pinned:
-                if last_owner:  # the taker's now: the result loads its own from the entry
-                    chosen[name] = (self._values.pop(name), True)
-                    self._owned.discard(name)
+                if name in self._spare and not retried:  # the taker's now
+                    chosen[name] = (self._spare.pop(name), True)
                 else:
                     from_entry[name] = self._pinned[name]
-            else:
-                chosen[name] = (self._values[name], isolated or last_owner)
+                continue
+            last_owner = name in self._owned and self._remaining[name] <= 0 and not retried
+            chosen[name] = (self._values[name], isolated or last_owner)
 
         def supply() -> dict[str, Any]:
             values = {
@@ -123,6 +130,21 @@ class ValueHandoff:
             return values
 
         return supply
+
+
+def reloads_exactly(value: Any) -> bool:
+    """Whether ``value`` is of a kind whose pickle always loads back: a numpy array without
+    Python objects in it, a pandas object, ``bytes``, ``str``. The plain runner lets go of a
+    value it has just written only if it is one of these (the big values of ML pipelines);
+    another object's pickle may not load (an exception class whose ``__init__`` takes other
+    arguments), and the run would have lost it."""
+    if isinstance(value, bytes | bytearray | str):
+        return True
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray):
+        return not value.dtype.hasobject
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series | pandas.Index)
 
 
 def _load(entry: PinnedEntry, loaded: dict[int, Mapping[str, Any]]) -> Mapping[str, Any]:

@@ -7,6 +7,7 @@ one call of the shared core, ``execute_step``.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flowyml.core import cache_store
 from flowyml.core.cache_location import StepCache
-from flowyml.core.errors import StepExecutionError
+from flowyml.core.errors import CacheEntryError, StepExecutionError
 from flowyml.core.execution import (
     StepOutcome,
     StepStatus,
@@ -31,6 +32,8 @@ from flowyml.core.step import Step
 
 if TYPE_CHECKING:
     from flowyml.core.cache_store import PinnedEntry
+
+logger = logging.getLogger(__name__)
 
 
 class RunObserver(Protocol):
@@ -78,8 +81,7 @@ def run_graph(
                     observer.step_finished(result)
                 del result  # a released step's outputs must not stay alive through the next step
         for step in released:  # loaded again now that no step holds a copy
-            outputs = handoff.reclaim(step.output_names)
-            results[step.name] = replace(results[step.name], outputs=outputs)
+            results[step.name] = _reclaimed(results[step.name], step, handoff)
     finally:
         handoff.close()
     outputs = {k: v for r in results.values() for k, v in r.outputs.items()}
@@ -117,12 +119,23 @@ def _run_in_turn(
     supply = handoff.supplier(step.inputs, isolated=timeout, retried=retried)
     pin_from = cache_store.PIN_MIN_BYTES if handoff.can_hold else None
     result, pinned = _run_step(step, supply, context, cache, pin_from)
-    if pinned is None:
-        for name, value in result.outputs.items():
-            handoff.add(name, value)
-        return result, False
-    handoff.add_pinned(result.outputs, pinned, owned=result.cached)
-    return replace(result, outputs={}), True
+    if pinned is not None and handoff.add_pinned(result.outputs, pinned, hit=result.cached):
+        return replace(result, outputs={}), True
+    for name, value in result.outputs.items():
+        handoff.add(name, value)
+    return result, False
+
+
+def _reclaimed(result: StepResult, step: Step, handoff: ValueHandoff) -> StepResult:
+    """``result`` with its outputs back from their entry; failed, saying why, if the entry no
+    longer loads (changed in place during the run): the run still returns its other results."""
+    try:
+        return replace(result, outputs=handoff.reclaim(step.output_names))
+    except CacheEntryError as exc:
+        logger.error("step '%s': its outputs are lost: %s", step.name, exc)
+        return replace(
+            result, status=StepStatus.FAILED, error=ErrorInfo.from_exception(exc), reason=str(exc)
+        )
 
 
 def _run_step(

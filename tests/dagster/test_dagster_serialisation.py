@@ -82,6 +82,17 @@ def test_a_run_of_cache_hits_pickles_no_output(
     assert len(lines(tmp_path / "pickles.log")) == 1  # the first run's
 
 
+def test_storing_a_cache_hit_again_leaves_one_name_in_storage(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    for _ in range(3):
+        assert run_counted_with_cache(instance, tmp_path).succeeded
+
+    stored = Path(instance.storage_directory(), *COUNTED_VALUE.path)
+    assert sorted(path.name for path in stored.parent.iterdir()) == ["seen", "value"]
+    assert stored.stat().st_nlink == 2  # the cache entry and the stored value
+
+
 def test_an_offered_entry_that_cannot_be_linked_is_pickled_as_usual(tmp_path: Path) -> None:
     store = CacheStore(tmp_path / "cache")
     value = [1, 2, 3]
