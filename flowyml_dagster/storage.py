@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import pickle
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,8 +38,10 @@ from flowyml_dagster.constants import (
     STEP_METADATA_KEY,
 )
 
-# Values whose cache entry holds them alone, by ``id``, while the op hands them to the IO manager.
-_OFFERED: dict[int, tuple[Any, PinnedEntry]] = {}
+# Values whose cache entry holds them alone, by thread and ``id``, while the op hands them to the
+# IO manager (which stores an op's output in the op's thread): two runs in two threads of one
+# process never take each other's entry.
+_OFFERED: dict[tuple[int, int], tuple[Any, PinnedEntry]] = {}
 
 
 @contextmanager
@@ -49,18 +52,19 @@ def offered_entry(value: Any, entry: PinnedEntry | None) -> Iterator[None]:
     if entry is None:
         yield
         return
-    _OFFERED[id(value)] = (value, entry)
+    key = (threading.get_ident(), id(value))
+    _OFFERED[key] = (value, entry)
     try:
         yield
     finally:
-        _OFFERED.pop(id(value), None)
+        _OFFERED.pop(key, None)
         entry.close()
 
 
 def _link_offered(obj: Any, path: UPath) -> bool:
     """Store ``obj`` at ``path`` by linking its offered cache entry; ``False`` if none is
     offered or linking fails (another filesystem: the caller pickles it instead)."""
-    offer = _OFFERED.get(id(obj))
+    offer = _OFFERED.get((threading.get_ident(), id(obj)))
     if offer is None or offer[0] is not obj or path.protocol not in ("", "file"):
         return False
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(16)}.tmp")

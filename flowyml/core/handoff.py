@@ -10,8 +10,8 @@ A copy doubles the memory of a large value. When the cache holds a step's output
 the run keeps open (``PinnedEntry``: a large entry on a local disk), the plain runner lets go of
 the step's values instead, and each taker, and the run's result at the end, loads its own copy
 from the entry: one copy in memory at a time. It does so only for values it can trust the entry
-to give back (:func:`reloads_exactly`, or any value of a cache hit, which was just loaded from
-it), and for all of a step's outputs at once, so outputs that share an object still share it.
+to give back as they are (:func:`reloads_exactly`), and for all of a step's outputs at once, so
+the result's outputs that shared an object still share it.
 """
 
 from __future__ import annotations
@@ -63,13 +63,13 @@ class ValueHandoff:
         return len(self._entries) < MAX_HELD_ENTRIES
 
     def add_pinned(self, outputs: Mapping[str, Any], entry: PinnedEntry, *, hit: bool) -> bool:
-        """Let go of a step's ``outputs``, which ``entry`` holds too: ``True`` when taken (the
-        caller lets go of them as well and gets them back with :meth:`reclaim`). ``False``, and
-        ``entry`` closed, when nobody takes them or they are written values the entry might not
-        give back (see :func:`reloads_exactly`): the caller adds them as usual."""
+        """Let go of a step's ``outputs`` (written, or loaded for a ``hit``), which ``entry``
+        holds too: ``True`` when taken (the caller lets go of them as well and gets them back
+        with :meth:`reclaim`). ``False``, and ``entry`` closed, when nobody takes them or the
+        entry might not give one back as it is (see :func:`reloads_exactly`): the caller adds
+        them as usual."""
         taken = any(self._remaining[name] > 0 for name in outputs)
-        trusted = hit or all(reloads_exactly(value) for value in outputs.values())
-        if not (taken and trusted):
+        if not (taken and all(reloads_exactly(value) for value in outputs.values())):
             entry.close()
             return False
         self._entries.append(entry)
@@ -125,26 +125,44 @@ class ValueHandoff:
                 name: value if as_is else private_copy(name, value)
                 for name, (value, as_is) in chosen.items()
             }
-            loaded: dict[int, Mapping[str, Any]] = {}
-            values.update((name, _load(entry, loaded)[name]) for name, entry in from_entry.items())
+            # One load per input: two inputs that were one object are two copies, as on Dagster.
+            values.update((name, entry.load()[name]) for name, entry in from_entry.items())
             return values
 
         return supply
 
 
 def reloads_exactly(value: Any) -> bool:
-    """Whether ``value`` is of a kind whose pickle always loads back: a numpy array without
-    Python objects in it, a pandas object, ``bytes``, ``str``. The plain runner lets go of a
-    value it has just written only if it is one of these (the big values of ML pipelines);
-    another object's pickle may not load (an exception class whose ``__init__`` takes other
-    arguments), and the run would have lost it."""
-    if isinstance(value, bytes | bytearray | str):
+    """Whether ``value`` is of a kind whose pickle surely loads back as an equal, writable,
+    independent value: exactly a ``str`` or ``bytes``, a writable numpy array of a plain dtype (a
+    read-only one would come back read-only; a subclass may lose its state), or a pandas frame
+    or series whose every part (index, column labels, columns) holds numbers, dates, pandas' own
+    types or strings. The plain runner lets go of a value only if it is one of these (the big
+    values of ML pipelines); another object's pickle may not load (an exception whose
+    ``__init__`` takes other arguments), and the run would have lost it."""
+    if type(value) in (str, bytes, bytearray):
         return True
     numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.ndarray):
-        return not value.dtype.hasobject
+    if numpy is not None and type(value) is numpy.ndarray:
+        return not value.dtype.hasobject and bool(value.flags.writeable)
     pandas = sys.modules.get("pandas")
-    return pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series | pandas.Index)
+    if pandas is None or type(value) not in (pandas.DataFrame, pandas.Series):
+        return False
+    frame = value.to_frame() if type(value) is pandas.Series else value
+    parts = [frame.index, frame.columns, *(column for _, column in frame.items())]
+    return all(_plain_pandas_part(part, pandas) for part in parts)
+
+
+def _plain_pandas_part(part: Any, pandas: Any) -> bool:
+    """Whether a pandas index or column holds only what ``reloads_exactly`` trusts."""
+    dtype = part.dtype
+    if isinstance(dtype, pandas.CategoricalDtype):
+        return _plain_pandas_part(dtype.categories, pandas)
+    if isinstance(dtype, pandas.api.extensions.ExtensionDtype):
+        return type(dtype).__module__.partition(".")[0] == "pandas"
+    if not dtype.hasobject:
+        return True
+    return pandas.api.types.infer_dtype(part, skipna=True) in ("string", "empty")
 
 
 def _load(entry: PinnedEntry, loaded: dict[int, Mapping[str, Any]]) -> Mapping[str, Any]:
