@@ -67,7 +67,7 @@ def _link_offered(obj: Any, path: UPath) -> bool:
     offer = _OFFERED.get((threading.get_ident(), id(obj)))
     if offer is None or offer[0] is not obj or path.protocol not in ("", "file"):
         return False
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(16)}.tmp")
+    temporary = _beside(path)
     try:
         offer[1].link(temporary.path)
         temporary.replace(path)
@@ -78,6 +78,14 @@ def _link_offered(obj: Any, path: UPath) -> bool:
     # names over another does nothing (POSIX), and the temporary name would stay.
     temporary.unlink(missing_ok=True)
     return True
+
+
+def _beside(path: UPath) -> UPath:
+    """A new temporary name next to ``path``, to be renamed over it.
+
+    ``with_name`` and ``token_hex``: the same unique sibling as ``parent / name`` with a
+    ``uuid4``, at a third of the cost per step (each ``UPath`` made costs tens of µs)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(16)}.tmp")
 
 
 class StepValueIOManager(dg.UPathIOManager):
@@ -102,9 +110,7 @@ class StepValueIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         if _link_offered(obj, path):
             return
-        # ``with_name`` and ``token_hex``: the same unique sibling as ``parent / name`` with a
-        # ``uuid4``, at a third of the cost per step (each ``UPath`` made costs tens of µs).
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(16)}.tmp")
+        temporary = _beside(path)
         try:
             with temporary.open("wb") as file:
                 pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
