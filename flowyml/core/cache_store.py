@@ -159,21 +159,18 @@ class CacheStore:
 
     def get(self, key: str) -> tuple[bool, Any]:
         """``(True, outputs)`` on a hit, ``(False, None)`` on a miss or an unusable entry."""
-        hit, outputs, _ = self._get(key, pin=None)
+        hit, outputs, _ = self.get_pinned(key, None)
         return hit, outputs
 
-    def get_pinned(self, key: str, min_bytes: int) -> tuple[bool, Any, PinnedEntry | None]:
-        """:meth:`get`, and on a hit of ``min_bytes`` or more the entry held open (the caller
-        closes it), so the outputs can be loaded again later in the run."""
-        return self._get(key, pin=min_bytes)
-
-    def _get(self, key: str, *, pin: int | None) -> tuple[bool, Any, PinnedEntry | None]:
+    def get_pinned(self, key: str, min_bytes: int | None) -> tuple[bool, Any, PinnedEntry | None]:
+        """:meth:`get`, and on a hit of ``min_bytes`` or more (``None``: never) the entry held
+        open (the caller closes it), so the outputs can be loaded again later in the run."""
         if not self._trusted:
             return False, None, None
         path = self.path_for(key)
         try:
             with self._open_shard(path.parent.name, create=False) as shard_fd:
-                return self._read(shard_fd, path, pin=pin)
+                return self._read(shard_fd, path, min_bytes)
         except FileNotFoundError:
             return False, None, None
         except _UnsafeError as exc:
@@ -205,20 +202,15 @@ class CacheStore:
         temporary file is removed and the exception goes to the caller. A failing write of the
         file itself is one, whatever ``dump`` made of it: a warning and ``False``.
         """
-        stored, _ = self._put(key, dump, pin=None)
+        stored, _ = self.put_pinned(key, dump, None)
         return stored
 
     def put_pinned(
-        self, key: str, dump: Callable[[PayloadWriter], object], min_bytes: int
+        self, key: str, dump: Callable[[PayloadWriter], object], min_bytes: int | None
     ) -> tuple[bool, PinnedEntry | None]:
-        """:meth:`put_streamed`, and for an entry of ``min_bytes`` or more the file just
-        written, held open (the caller closes it): whoever replaces or removes the entry
-        meanwhile, the run can load these outputs again."""
-        return self._put(key, dump, pin=min_bytes)
-
-    def _put(
-        self, key: str, dump: Callable[[PayloadWriter], object], *, pin: int | None
-    ) -> tuple[bool, PinnedEntry | None]:
+        """:meth:`put_streamed`, and for an entry of ``min_bytes`` or more (``None``: never) the
+        file just written, held open (the caller closes it): whoever replaces or removes the
+        entry meanwhile, the run can load these outputs again."""
         if not self.writable:
             return False, None
         path = self.path_for(key)
@@ -230,9 +222,9 @@ class CacheStore:
                 temp, failure = _write_temp_entry(shard_fd, dump)
                 if temp is not None:
                     try:
-                        if pin is not None:  # before the rename: nobody else names this file
+                        if min_bytes is not None:  # before the rename: nobody else names it
                             pinned = _pin(
-                                lambda: os.open(temp, _READ_FLAGS, dir_fd=shard_fd), path, pin
+                                lambda: os.open(temp, _READ_FLAGS, dir_fd=shard_fd), path, min_bytes
                             )
                         os.replace(temp, path.name, src_dir_fd=shard_fd, dst_dir_fd=shard_fd)
                     except OSError:
@@ -323,10 +315,10 @@ class CacheStore:
             os.close(shard_fd)
 
     def _read(
-        self, shard_fd: int, path: Path, *, pin: int | None
+        self, shard_fd: int, path: Path, min_bytes: int | None
     ) -> tuple[bool, Any, PinnedEntry | None]:
-        """Load the entry at ``path`` if it is the user's own regular file and intact; with
-        ``pin``, a large one stays open (see :meth:`get_pinned`).
+        """Load the entry at ``path`` if it is the user's own regular file and intact; one of
+        ``min_bytes`` or more stays open (see :meth:`get_pinned`).
 
         The checksum is verified by streaming the file, and the pickle is loaded from the file,
         so no step needs the whole entry in memory twice; an entry too large to load is a miss.
@@ -346,17 +338,16 @@ class CacheStore:
             os.close(fd)
             logger.warning("flowyml cache: entry %s %s; treated as a miss", path, problem)
             return False, None, None
-        pinned = _pin(lambda: os.dup(fd), path, pin) if pin is not None else None
+        pinned = _pin(lambda: os.dup(fd), path, min_bytes) if min_bytes is not None else None
         try:
             with os.fdopen(fd, "rb") as file:
-                hit, outputs = True, _load_entry(file, info.st_size, path)
+                outputs = _load_entry(file, info.st_size, path)
         except _EntryError as exc:
             logger.warning("flowyml cache: %s; treated as a miss", exc)
-            hit, outputs = False, None
-        if not hit and pinned is not None:
-            pinned.close()
-            pinned = None
-        return hit, outputs, pinned
+            if pinned is not None:
+                pinned.close()
+            return False, None, None
+        return True, outputs, pinned
 
     def _sweep(self, dir_fd: int, folder: Path) -> None:
         """Remove the temporary files killed writers left in ``folder`` (older than

@@ -260,10 +260,7 @@ def _attempt(
     key, note = cache_key_for(step, inputs, params, cache)
     pinned: PinnedEntry | None = None
     if key is not None and cache is not None:
-        if pin_from is None:
-            hit, stored = cache.get(key)
-        else:
-            hit, stored, pinned = cache.get_pinned(key, pin_from)
+        hit, stored, pinned = cache.get_pinned(key, pin_from)
         if hit and isinstance(stored, Mapping) and set(stored) == set(step.output_names):
             return StepOutcome(
                 StepStatus.SUCCESS,
@@ -284,10 +281,7 @@ def _attempt(
             dump_outputs(step.name, outputs, file)
 
         try:
-            if pin_from is not None:
-                _, pinned = cache.put_pinned(key, dump, pin_from)
-            else:
-                cache.put_streamed(key, dump)
+            _, pinned = cache.put_pinned(key, dump, pin_from)
         except StepOutputError as exc:
             note = exc.message
             _warn_uncached(step, note)

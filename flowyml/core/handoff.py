@@ -20,7 +20,7 @@ import copy
 import logging
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -78,17 +78,14 @@ class ValueHandoff:
             self._spare.update(outputs)
         return True
 
-    def reclaim(self, names: Iterable[str]) -> dict[str, Any]:
+    def reclaim(self, names: Sequence[str]) -> dict[str, Any]:
         """The values of one step's outputs ``names`` for the run's result: the spare as it is
         if no taker had it, else loaded from their entry (once, so shared objects stay shared).
         ``CacheEntryError`` if the entry no longer loads."""
-        loaded: dict[int, Mapping[str, Any]] = {}
-        return {
-            name: self._spare.pop(name)
-            if name in self._spare
-            else _load(self._pinned[name], loaded)[name]
-            for name in names
-        }
+        if len(names) == 1 and names[0] in self._spare:
+            return {names[0]: self._spare.pop(names[0])}
+        outputs = self._pinned[names[0]].load()
+        return {name: outputs[name] for name in names}
 
     def close(self) -> None:
         """Let go of every entry (their files close; the cache keeps its own copies)."""
@@ -163,13 +160,6 @@ def _plain_pandas_part(part: Any, pandas: Any) -> bool:
     if not dtype.hasobject:
         return True
     return pandas.api.types.infer_dtype(part, skipna=True) in ("string", "empty")
-
-
-def _load(entry: PinnedEntry, loaded: dict[int, Mapping[str, Any]]) -> Mapping[str, Any]:
-    """The outputs in ``entry``, loaded once per ``loaded`` (one supply, or the result)."""
-    if id(entry) not in loaded:
-        loaded[id(entry)] = entry.load()
-    return loaded[id(entry)]
 
 
 def private_copy(name: str, value: Any) -> Any:

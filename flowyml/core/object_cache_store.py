@@ -133,7 +133,7 @@ class ObjectCacheStore:
                 )
                 return False, None
 
-    def get_pinned(self, key: str, min_bytes: int) -> tuple[bool, Any, None]:
+    def get_pinned(self, key: str, min_bytes: int | None) -> tuple[bool, Any, None]:
         """:meth:`get`; an object is never held for a run (its values stay in memory)."""
         hit, outputs = self.get(key)
         return hit, outputs, None
@@ -143,7 +143,7 @@ class ObjectCacheStore:
         return self.put_streamed(key, lambda file: file.write(payload))
 
     def put_pinned(
-        self, key: str, dump: Callable[[PayloadWriter], object], min_bytes: int
+        self, key: str, dump: Callable[[PayloadWriter], object], min_bytes: int | None
     ) -> tuple[bool, None]:
         """:meth:`put_streamed`; an object is never held for a run."""
         return self.put_streamed(key, dump), None

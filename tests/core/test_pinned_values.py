@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from core_support import run_script
 from flowyml import CacheStore, Pipeline, step
 from flowyml.core import cache_store
 from flowyml.core.errors import CacheEntryError
+from flowyml.core.results import PipelineResult
 from flowyml.core.serialization import dump_outputs
 
 KEY = "step:abc"
@@ -323,24 +325,36 @@ def test_a_read_only_array_reaches_its_taker_as_a_writable_copy() -> None:
     assert result["centred"] == [-1.0, 0.0, 1.0]
 
 
-@pytest.mark.usefixtures("pin_every_entry")
-def test_the_run_keeps_its_values_when_the_cache_is_cleared_during_it(
-    private_cache_dir: Path,
-) -> None:
+def meddling_run(meddle: Callable[[Path], None], cache_dir: Path) -> PipelineResult:
+    """``make`` -> ``meddle`` (does something to the cache directory) -> ``use``, which takes
+    ``make``'s value after ``meddle`` ran (and is retried twice, should it fail)."""
+
     @step(outputs=["value"])
     def make() -> np.ndarray:
         return np.arange(3)
 
-    @step(inputs=["value"], outputs=["cleared"])
-    def clear(value: np.ndarray) -> bool:
-        shutil.rmtree(private_cache_dir)
+    @step(inputs=["value"], outputs=["meddled"], cache=False)
+    def meddler(value: np.ndarray) -> bool:
+        meddle(cache_dir)
         return True
 
-    @step(inputs=["value", "cleared"], outputs=["total"], cache=False)
-    def use(value: np.ndarray, cleared: bool) -> int:
+    @step(inputs=["value", "meddled"], outputs=["total"], cache=False, retry=2)
+    def use(value: np.ndarray, meddled: bool) -> int:
         return int(value.sum())
 
-    result = Pipeline("pinned", auto_discover=True).run()
+    return Pipeline("pinned", auto_discover=True).run()
+
+
+def cut_entries_short(cache_dir: Path) -> None:
+    for entry in cache_dir.rglob("*.pkl"):
+        os.truncate(entry, 10)
+
+
+@pytest.mark.usefixtures("pin_every_entry")
+def test_the_run_keeps_its_values_when_the_cache_is_cleared_during_it(
+    private_cache_dir: Path,
+) -> None:
+    result = meddling_run(shutil.rmtree, private_cache_dir)
 
     assert result["total"] == 3
     assert result["value"].tolist() == [0, 1, 2]
@@ -350,21 +364,7 @@ def test_the_run_keeps_its_values_when_the_cache_is_cleared_during_it(
 def test_an_entry_cut_short_during_the_run_fails_its_steps_and_the_run_still_returns(
     private_cache_dir: Path,
 ) -> None:
-    @step(outputs=["value"])
-    def make() -> np.ndarray:
-        return np.arange(3)
-
-    @step(inputs=["value"], outputs=["cut"], cache=False)
-    def cut(value: np.ndarray) -> bool:
-        for entry in private_cache_dir.rglob("*.pkl"):
-            os.truncate(entry, 10)
-        return True
-
-    @step(inputs=["value", "cut"], outputs=["total"], cache=False, retry=2)
-    def use(value: np.ndarray, cut: bool) -> int:
-        return int(value.sum())
-
-    result = Pipeline("pinned", auto_discover=True).run()
+    result = meddling_run(cut_entries_short, private_cache_dir)
 
     taker, producer = result.step_results["use"], result.step_results["make"]
     assert not taker.success and "CacheEntryError" in str(taker.error)
